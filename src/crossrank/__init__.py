@@ -1,0 +1,23 @@
+"""crossrank: bi-encoder retrieval over Chroma, then cross-encoder reranking."""
+
+from .encoder import Encoder
+from .errors import CollectionMismatchError, CrossRankError, IngestError, ModelNotFoundError
+from .hit import Chunk, Hit
+from .pipeline import Pipeline
+from .reranker import Reranker
+from .store import IndexReport, Store
+
+__all__ = [
+    "Chunk",
+    "CollectionMismatchError",
+    "CrossRankError",
+    "Encoder",
+    "Hit",
+    "IndexReport",
+    "IngestError",
+    "ModelNotFoundError",
+    "Pipeline",
+    "Reranker",
+    "Store",
+]
+__version__ = "0.1.0"

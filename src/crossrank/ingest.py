@@ -1,0 +1,123 @@
+"""Ingestion: files and folders to text, text to token-sized chunks with stable ids."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import IngestError
+from .hit import Chunk
+
+logger = logging.getLogger(__name__)
+
+SUFFIXES = frozenset({".txt", ".md", ".rst", ".html", ".htm"})
+
+
+def find_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand files and folders into the sorted list of supported files under them."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            found.extend(
+                p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in SUFFIXES
+            )
+        elif path.is_file():
+            if path.suffix.lower() not in SUFFIXES:
+                raise IngestError(f"{path}: unsupported file type; crossrank reads {_names()}")
+            found.append(path)
+        else:
+            raise IngestError(f"{path}: no such file or folder")
+    if not found:
+        raise IngestError(f"no {_names()} files found in {', '.join(map(str, paths))}")
+    return list(dict.fromkeys(p.resolve() for p in found))
+
+
+def _names() -> str:
+    return "/".join(sorted(SUFFIXES))
+
+
+def read_text(path: Path) -> str:
+    """The text of a file; HTML is reduced to its visible text."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise IngestError(f"{path}: not UTF-8 text ({error.reason})") from error
+    except OSError as error:
+        raise IngestError(f"{path}: cannot read ({error.strerror})") from error
+    if path.suffix.lower() in {".html", ".htm"}:
+        from bs4 import BeautifulSoup
+
+        soup = BeautifulSoup(raw, "html.parser")
+        for tag in soup(["script", "style", "noscript", "template"]):
+            tag.decompose()
+        lines = (line.strip() for line in soup.get_text("\n").splitlines())
+        return "\n".join(line for line in lines if line)
+    return raw
+
+
+def chunk_spans(text: str, tokenizer: Any, size: int, overlap: int) -> list[tuple[int, int]]:
+    """Cut ``text`` into character spans of at most ``size`` tokens each.
+
+    Consecutive spans share about ``overlap`` tokens; cuts fall between words, and prefer
+    the end of a sentence or paragraph in the last quarter of a window.
+    """
+    if size < 1 or not 0 <= overlap < size:
+        raise ValueError(f"need chunk size >= 1 and 0 <= overlap < size, got {size}, {overlap}")
+    encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    offsets = encoding["offset_mapping"]
+    words = encoding.word_ids()
+    if not offsets:
+        return []
+    spans: list[tuple[int, int]] = []
+    start = 0
+    while True:
+        end = min(start + size, len(offsets))
+        if end < len(offsets):
+            end = _best_cut(text, offsets, words, start, end)
+        spans.append((offsets[start][0], offsets[end - 1][1]))
+        if end >= len(offsets):
+            return spans
+        nxt = max(end - overlap, start + 1)
+        while nxt > start + 1 and words[nxt] == words[nxt - 1]:
+            nxt -= 1
+        start = nxt
+
+
+def _best_cut(text: str, offsets: list, words: list, start: int, end: int) -> int:
+    floor = start + max(1, (end - start) * 3 // 4)
+    for cut in range(end, floor, -1):
+        before = text[offsets[cut - 1][1] : offsets[cut][0]]
+        if "\n" in before or (before and text[offsets[cut - 1][1] - 1] in ".!?"):
+            return cut
+    cut = end
+    while cut - 1 > start and words[cut] == words[cut - 1]:
+        cut -= 1
+    return cut
+
+
+def chunk_id(source: str, index: int, text: str) -> str:
+    """A stable id: the same chunk of the same file always gets the same id."""
+    digest = hashlib.sha256(f"{source}\x00{index}\x00{text}".encode()).hexdigest()
+    return digest[:32]
+
+
+def chunk_document(source: str, text: str, tokenizer: Any, size: int, overlap: int) -> list[Chunk]:
+    """Chunks of one document, each carrying its source, index and character offsets."""
+    chunks = []
+    for index, (start, end) in enumerate(chunk_spans(text, tokenizer, size, overlap)):
+        piece = text[start:end]
+        chunks.append(Chunk(chunk_id(source, index, piece), piece, source, index, start, end))
+    return chunks
+
+
+def iter_documents(paths: Iterable[str | Path]) -> Iterator[tuple[str, str]]:
+    """``(source, text)`` for each supported file; unreadable files are skipped with a warning."""
+    for path in find_files(paths):
+        try:
+            yield str(path), read_text(path)
+        except IngestError as error:
+            logger.warning("skipping %s", error)

@@ -1,0 +1,217 @@
+"""The cross-encoder reranker: reads query and passage together and scores the pair."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import _models
+from .hit import Hit
+
+if TYPE_CHECKING:
+    from sentence_transformers import CrossEncoder
+
+logger = logging.getLogger(__name__)
+
+
+class Reranker:
+    """A sentence-transformers CrossEncoder with calibrated scores and no silent truncation.
+
+    Scores are in [0, 1]: the sigmoid of the logit for one-logit models, the positive-class
+    probability for two-logit models. A passage longer than ``max_length`` is scored in
+    overlapping windows and keeps its best window's score.
+
+    Args:
+        model_name: A CrossEncoder name or local folder.
+        device: ``"cpu"``, ``"cuda"``, ``"mps"``...; None picks cuda, then mps, then cpu.
+        batch_size: Query-passage pairs per forward pass.
+        max_length: Tokens per pair, special tokens included; None keeps the model's own.
+        window_overlap: Tokens shared by consecutive windows of a long passage.
+        model_kwargs: Extra keyword arguments for ``CrossEncoder``.
+
+    Example:
+        >>> reranker = Reranker("path/to/cross-encoder")
+        >>> best = reranker.rerank("what is a cross-encoder?", hits, top_n=5)
+    """
+
+    def __init__(
+        self,
+        model_name: str = _models.DEFAULT_RERANKER,
+        *,
+        device: str | None = None,
+        batch_size: int = 32,
+        max_length: int | None = None,
+        window_overlap: int = 64,
+        model_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if window_overlap < 0:
+            raise ValueError(f"window_overlap must be >= 0, got {window_overlap}")
+        self.model_name = model_name
+        self.device = device
+        self.batch_size = batch_size
+        self._max_length = max_length
+        self.window_overlap = window_overlap
+        self.model_kwargs = dict(model_kwargs or {})
+
+    @property
+    def model(self) -> CrossEncoder:
+        """The loaded ``CrossEncoder`` (loaded on first access, then shared)."""
+        device = _models.auto_device(self.device)
+        key = ("reranker", self.model_name, device, self._max_length, self.model_kwargs)
+        return _models.shared(key, lambda: self._load(device))
+
+    def _load(self, device: str) -> CrossEncoder:
+        from sentence_transformers import CrossEncoder
+
+        target, local_only = _models.resolve(self.model_name, "reranker")
+        try:
+            model = CrossEncoder(
+                target, device=device, local_files_only=local_only, **self.model_kwargs
+            )
+        except (OSError, ValueError) as error:
+            raise _models.load_error("reranker", self.model_name, error) from error
+        if model.num_labels not in (1, 2):
+            raise _models.load_error(
+                "reranker", self.model_name, ValueError(f"{model.num_labels} labels; need 1 or 2")
+            )
+        limit = self._max_length or model.max_seq_length
+        # Tokenizers without a configured limit report a huge number; the position
+        # embeddings are the real bound.
+        positions = getattr(getattr(model.model, "config", None), "max_position_embeddings", None)
+        if positions and (not limit or limit > positions):
+            limit = positions
+        model.max_seq_length = limit
+        return model
+
+    @property
+    def max_length(self) -> int:
+        """Tokens per query-passage pair, special tokens included."""
+        return int(self.model.max_seq_length or 512)
+
+    def windows(self, query: str, text: str) -> list[tuple[int, int]]:
+        """Character spans of ``text`` that each fit the model beside ``query``.
+
+        A passage that fits is one span covering all of it. A longer one is cut at word
+        boundaries into windows sharing ``window_overlap`` tokens, together covering it all.
+        """
+        tokenizer = self.model.tokenizer
+        query_tokens = len(tokenizer(query, add_special_tokens=False)["input_ids"])
+        budget = self.max_length - tokenizer.num_special_tokens_to_add(pair=True)
+        budget -= min(query_tokens, budget // 2)
+        encoding = tokenizer(
+            text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+        )
+        offsets = encoding["offset_mapping"]
+        if len(offsets) <= budget:
+            return [(0, len(text))]
+        words = encoding.word_ids()
+        spans: list[tuple[int, int]] = []
+        start = 0
+        while True:
+            end = min(start + budget, len(offsets))
+            # Step back so no word is split: re-tokenizing the window then gives the
+            # same tokens, so the window still fits.
+            while end < len(offsets) and end - 1 > start and words[end] == words[end - 1]:
+                end -= 1
+            spans.append((offsets[start][0] if spans else 0, offsets[end - 1][1]))
+            if end >= len(offsets):
+                spans[-1] = (spans[-1][0], len(text))
+                return spans
+            nxt = max(end - min(self.window_overlap, budget // 2), start + 1)
+            while nxt > start + 1 and words[nxt] == words[nxt - 1]:
+                nxt -= 1
+            start = nxt
+
+    def score(self, query: str, texts: Sequence[str]) -> list[float]:
+        """Calibrated relevance of each text to ``query``, as plain floats in [0, 1]."""
+        if not query or not query.strip():
+            raise ValueError("query is empty: pass a question or search text")
+        if not texts:
+            return []
+        query = self._fit_query(query)
+        pairs: list[tuple[str, str]] = []
+        owners: list[int] = []
+        for i, text in enumerate(texts):
+            for start, end in self.windows(query, text):
+                pairs.append((query, text[start:end]))
+                owners.append(i)
+        logits = self.model.predict(
+            pairs,
+            batch_size=self.batch_size,
+            activation_fn=_identity,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        probabilities = _calibrate(np.asarray(logits, dtype=np.float64))
+        best = np.full(len(texts), -np.inf)
+        np.maximum.at(best, owners, probabilities)
+        return [float(value) for value in best]
+
+    def _fit_query(self, query: str) -> str:
+        # A query may use at most half the pair's tokens; the passage keeps the rest.
+        tokenizer = self.model.tokenizer
+        limit = (self.max_length - tokenizer.num_special_tokens_to_add(pair=True)) // 2
+        offsets = tokenizer(query, add_special_tokens=False, return_offsets_mapping=True)[
+            "offset_mapping"
+        ]
+        if len(offsets) <= limit:
+            return query
+        logger.warning("query is %d tokens; the reranker reads its first %d", len(offsets), limit)
+        return query[: offsets[limit - 1][1]]
+
+    def rerank(
+        self,
+        query: str,
+        hits: Sequence[Hit],
+        *,
+        top_n: int | None = None,
+        threshold: float | None = None,
+    ) -> list[Hit]:
+        """Return new hits ordered by rerank score, best first.
+
+        Args:
+            query: The question or search text.
+            hits: Candidates, typically from :meth:`crossrank.Store.search`; not modified.
+            top_n: Keep at most this many; None keeps all.
+            threshold: Drop hits scoring below this value in [0, 1].
+        """
+        check_cutoffs(top_n, threshold)
+        scores = self.score(query, [hit.text for hit in hits])
+        ranked = sorted(
+            (replace(hit, rerank_score=score) for hit, score in zip(hits, scores, strict=True)),
+            key=lambda hit: -(hit.rerank_score or 0.0),
+        )
+        if threshold is not None:
+            ranked = [hit for hit in ranked if (hit.rerank_score or 0.0) >= threshold]
+        return ranked[:top_n] if top_n is not None else ranked
+
+
+def check_cutoffs(top_n: int | None, threshold: float | None) -> None:
+    """Reject a ``top_n`` below 1 or a ``threshold`` outside [0, 1] with a clear message."""
+    if top_n is not None and top_n < 1:
+        raise ValueError(f"top_n must be at least 1, got {top_n}")
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1] (scores are calibrated), got {threshold}")
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+def _calibrate(logits: np.ndarray) -> np.ndarray:
+    if not np.all(np.isfinite(logits)):
+        raise FloatingPointError("the reranker produced NaN or infinite logits")
+    if logits.ndim == 2 and logits.shape[1] == 2:
+        logits = logits[:, 1] - logits[:, 0]  # softmax positive class == sigmoid of margin
+    elif logits.ndim == 2:
+        logits = logits[:, 0]
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
+__all__ = ["Reranker", "check_cutoffs"]

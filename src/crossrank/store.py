@@ -1,0 +1,233 @@
+"""The vector store: crossrank chunks and their embeddings in a Chroma collection."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .encoder import Encoder
+from .errors import CollectionMismatchError
+from .hit import Chunk, Hit
+from .ingest import chunk_document, iter_documents
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DB = ".crossrank"
+DEFAULT_COLLECTION = "crossrank"
+MODEL_KEY = "crossrank:model"
+DIMENSION_KEY = "crossrank:dimension"
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What an indexing run did."""
+
+    files: int
+    chunks: int
+    embedded: int
+    removed: int
+
+
+class Store:
+    """A Chroma collection of chunks embedded by one bi-encoder.
+
+    Embedded and persistent by default (a directory), in memory with ``in_memory=True``,
+    or a Chroma server with ``host``/``port`` (and optional ``headers``, e.g. an auth
+    token). The collection uses cosine distance and records the embedding model and
+    dimension; opening it with another model raises :class:`CollectionMismatchError`.
+
+    Args:
+        path: Directory of the embedded database.
+        collection: Collection name (3+ characters, Chroma's rule).
+        encoder: The bi-encoder; defaults to all-MiniLM-L6-v2.
+        in_memory: Keep everything in memory (nothing written to disk).
+        host: Chroma server host; when set, ``path`` is ignored.
+        port: Chroma server port.
+        headers: HTTP headers sent to the server, e.g. ``{"Authorization": "Bearer ..."}``.
+        client: An existing ``chromadb`` client to use instead of making one.
+
+    Example:
+        >>> store = Store("./.crossrank")
+        >>> store.index(["docs/"])
+        >>> store.search("how do I install it?", k=5)
+    """
+
+    def __init__(
+        self,
+        path: str | Path = DEFAULT_DB,
+        collection: str = DEFAULT_COLLECTION,
+        encoder: Encoder | None = None,
+        *,
+        in_memory: bool = False,
+        host: str | None = None,
+        port: int = 8000,
+        headers: Mapping[str, str] | None = None,
+        client: Any = None,
+    ) -> None:
+        if len(collection) < 3:
+            raise ValueError(f"collection name {collection!r} is too short: Chroma needs 3+")
+        self.path = Path(path)
+        self.collection_name = collection
+        self.encoder = encoder or Encoder()
+        self._client = client or _make_client(self.path, in_memory, host, port, headers)
+        self._collection: Any = None
+
+    @property
+    def client(self) -> Any:
+        """The underlying ``chromadb`` client."""
+        return self._client
+
+    @property
+    def collection(self) -> Any:
+        """The Chroma collection, created on first use and checked against the encoder."""
+        if self._collection is None:
+            expected = {MODEL_KEY: self.encoder.model_name, DIMENSION_KEY: self.encoder.dimension}
+            collection = self._client.get_or_create_collection(
+                self.collection_name,
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata=expected,
+                embedding_function=None,
+            )
+            found = {key: (collection.metadata or {}).get(key) for key in expected}
+            if found != expected:
+                raise CollectionMismatchError(
+                    f"collection {self.collection_name!r} was built with model "
+                    f"{found[MODEL_KEY]!r} (dimension {found[DIMENSION_KEY]}), not "
+                    f"{expected[MODEL_KEY]!r} (dimension {expected[DIMENSION_KEY]}): open it "
+                    "with that model, or index into another collection"
+                )
+            self._collection = collection
+        return self._collection
+
+    def count(self) -> int:
+        """Number of chunks stored."""
+        return int(self.collection.count())
+
+    def add(self, chunks: Sequence[Chunk], *, progress: bool = False) -> int:
+        """Embed and store the chunks not yet stored; return how many were embedded."""
+        unique = list({chunk.id: chunk for chunk in chunks}.values())
+        known = set(self._existing_ids([chunk.id for chunk in unique]))
+        todo = [chunk for chunk in unique if chunk.id not in known]
+        step = min(self._client.get_max_batch_size(), 256)
+        from tqdm.auto import tqdm
+
+        with tqdm(total=len(todo), unit="chunk", desc="embedding", disable=not progress) as bar:
+            for begin in range(0, len(todo), step):
+                batch = todo[begin : begin + step]
+                self.collection.upsert(
+                    ids=[chunk.id for chunk in batch],
+                    embeddings=self.encoder.embed([chunk.text for chunk in batch]),
+                    documents=[chunk.text for chunk in batch],
+                    metadatas=[chunk.metadata for chunk in batch],
+                )
+                bar.update(len(batch))
+        return len(todo)
+
+    def index(
+        self,
+        paths: Iterable[str | Path],
+        *,
+        chunk_size: int | None = None,
+        chunk_overlap: int = 32,
+        progress: bool = False,
+    ) -> IndexReport:
+        """Index files and folders (.txt, .md, .rst, .html), embedding only what changed.
+
+        Chunks of a file that changed since it was last indexed are replaced; an
+        unchanged file embeds nothing.
+
+        Args:
+            paths: Files and folders; folders are searched recursively.
+            chunk_size: Tokens per chunk; None fills the bi-encoder's max_seq_length.
+            chunk_overlap: Tokens shared by consecutive chunks.
+            progress: Show a progress bar.
+        """
+        tokenizer = self.encoder.model.tokenizer
+        size = chunk_size or self.encoder.max_length - tokenizer.num_special_tokens_to_add()
+        files = removed = 0
+        chunks: list[Chunk] = []
+        for source, text in iter_documents(paths):
+            files += 1
+            document = chunk_document(source, text, tokenizer, size, chunk_overlap)
+            removed += self._drop_stale(source, {chunk.id for chunk in document})
+            chunks.extend(document)
+        embedded = self.add(chunks, progress=progress)
+        return IndexReport(files=files, chunks=len(chunks), embedded=embedded, removed=removed)
+
+    def _drop_stale(self, source: str, keep: set[str]) -> int:
+        stored = self.collection.get(where={"source": source}, include=[])["ids"]
+        stale = [chunk_id for chunk_id in stored if chunk_id not in keep]
+        if stale:
+            self.delete(stale)
+        return len(stale)
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove chunks by id."""
+        step = self._client.get_max_batch_size()
+        for begin in range(0, len(ids), step):
+            self.collection.delete(ids=list(ids[begin : begin + step]))
+
+    def _existing_ids(self, ids: Sequence[str]) -> list[str]:
+        step = self._client.get_max_batch_size()
+        found: list[str] = []
+        for begin in range(0, len(ids), step):
+            batch = list(ids[begin : begin + step])
+            found.extend(self.collection.get(ids=batch, include=[])["ids"])
+        return found
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        where: Mapping[str, Any] | None = None,
+        where_document: Mapping[str, Any] | None = None,
+    ) -> list[Hit]:
+        """The ``k`` chunks most similar to ``query``, best first.
+
+        Args:
+            query: The question or search text.
+            k: How many hits to return at most.
+            where: A Chroma metadata filter, e.g. ``{"source": "/docs/faq.md"}``.
+            where_document: A Chroma document filter, e.g. ``{"$contains": "install"}``.
+        """
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        vector = self.encoder.embed_query(query)
+        if self.count() == 0:
+            return []
+        result = self.collection.query(
+            query_embeddings=[vector],
+            n_results=k,
+            where=dict(where) if where else None,
+            where_document=dict(where_document) if where_document else None,
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            Hit(id_, text or "", dict(meta or {}), retrieval_score=1.0 - float(dist))
+            for id_, text, meta, dist in zip(
+                result["ids"][0],
+                result["documents"][0],
+                result["metadatas"][0],
+                result["distances"][0],
+                strict=True,
+            )
+        ]
+
+
+def _make_client(
+    path: Path, in_memory: bool, host: str | None, port: int, headers: Mapping[str, str] | None
+) -> Any:
+    import chromadb
+    from chromadb.config import Settings
+
+    settings = Settings(anonymized_telemetry=False)
+    if host:
+        headers = dict(headers or {})
+        return chromadb.HttpClient(host=host, port=port, headers=headers, settings=settings)
+    if in_memory:
+        return chromadb.EphemeralClient(settings=settings)
+    return chromadb.PersistentClient(path=str(path), settings=settings)
