@@ -1,0 +1,122 @@
+import math
+import time
+
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from crossrank import Hit, ModelNotFoundError, Reranker
+
+QUERY = "how do loops stop early"
+PASSAGES = [
+    "The break statement ends the nearest enclosing loop.",
+    "Lambda expressions create anonymous functions.",
+    "continue skips to the next iteration of the loop.",
+    "Modules are imported with the import statement.",
+    "An assert statement checks a condition while debugging.",
+]
+
+
+def _raw_logits(path: str, pairs: list[tuple[str, str]]) -> torch.Tensor:
+    """Logits straight from transformers, independent of crossrank and sentence-transformers."""
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSequenceClassification.from_pretrained(path).eval()
+    with torch.no_grad():
+        rows = []
+        for query, text in pairs:
+            batch = tokenizer(query, text, return_tensors="pt")
+            assert batch["input_ids"].shape[1] <= 128  # the pair fits: nothing truncated
+            rows.append(model(**batch).logits[0])
+    return torch.stack(rows)
+
+
+def _hits() -> list[Hit]:
+    return [Hit(f"id{i}", text, {"n": i}, retrieval_score=1 - i / 10) for i, text in enumerate(PASSAGES)]
+
+
+def test_one_logit_scores_are_the_sigmoid_as_plain_floats(tiny_reranker_path: str):
+    scores = Reranker(tiny_reranker_path, device="cpu").score(QUERY, PASSAGES)
+    logits = _raw_logits(tiny_reranker_path, [(QUERY, p) for p in PASSAGES])[:, 0]
+    assert all(type(s) is float and 0.0 <= s <= 1.0 for s in scores)
+    assert scores == pytest.approx(torch.sigmoid(logits).tolist(), abs=1e-5)
+
+
+def test_two_logit_scores_are_the_positive_class_probability(tiny_reranker2_path: str):
+    scores = Reranker(tiny_reranker2_path, device="cpu").score(QUERY, PASSAGES)
+    logits = _raw_logits(tiny_reranker2_path, [(QUERY, p) for p in PASSAGES])
+    assert scores == pytest.approx(torch.softmax(logits, dim=1)[:, 1].tolist(), abs=1e-5)
+
+
+def test_rerank_orders_by_score_and_keeps_retrieval_scores(tiny_reranker_path: str):
+    hits = _hits()
+    before = [(h.id, h.rerank_score, dict(h.metadata)) for h in hits]
+    ranked = Reranker(tiny_reranker_path).rerank(QUERY, hits)
+    scores = [h.rerank_score for h in ranked]
+    assert scores == sorted(scores, reverse=True)
+    assert sorted(h.id for h in ranked) == sorted(h.id for h in hits)
+    by_id = {h.id: h for h in hits}
+    assert all(h.retrieval_score == by_id[h.id].retrieval_score for h in ranked)
+    assert [(h.id, h.rerank_score, dict(h.metadata)) for h in hits] == before  # not mutated
+
+
+def test_top_n_and_threshold(tiny_reranker_path: str):
+    reranker = Reranker(tiny_reranker_path)
+    everything = reranker.rerank(QUERY, _hits())
+    assert [h.id for h in reranker.rerank(QUERY, _hits(), top_n=2)] == [
+        h.id for h in everything[:2]
+    ]
+    cut = everything[2].rerank_score
+    kept = reranker.rerank(QUERY, _hits(), threshold=cut)
+    assert [h.id for h in kept] == [h.id for h in everything[:3]]
+    assert reranker.rerank(QUERY, _hits(), threshold=1.0) == []
+    with pytest.raises(ValueError, match="threshold must be in"):
+        reranker.rerank(QUERY, _hits(), threshold=3.5)
+    with pytest.raises(ValueError, match="top_n must be at least 1"):
+        reranker.rerank(QUERY, _hits(), top_n=0)
+
+
+def test_empty_input_gives_empty_output(tiny_reranker_path: str):
+    assert Reranker(tiny_reranker_path).rerank(QUERY, []) == []
+    with pytest.raises(ValueError, match="query is empty"):
+        Reranker(tiny_reranker_path).rerank(" ", _hits())
+
+
+def test_long_passage_is_scored_by_its_best_window(tiny_reranker_path: str):
+    reranker = Reranker(tiny_reranker_path, max_length=48, window_overlap=8)
+    passage = " ".join(PASSAGES * 6)
+    spans = reranker.windows(QUERY, passage)
+    assert len(spans) > 3
+    assert spans[0][0] == 0 and spans[-1][1] == len(passage)
+    assert all(b[0] < a[1] for a, b in zip(spans, spans[1:]))  # overlapping: nothing skipped
+    tokenizer = AutoTokenizer.from_pretrained(tiny_reranker_path)
+    for start, end in spans:
+        assert len(tokenizer(QUERY, passage[start:end])["input_ids"]) <= 48
+
+    [score] = reranker.score(QUERY, [passage])
+    window_logits = _raw_logits(tiny_reranker_path, [(QUERY, passage[s:e]) for s, e in spans])
+    assert score == pytest.approx(torch.sigmoid(window_logits[:, 0]).max().item(), abs=1e-5)
+
+
+def test_models_load_once_per_process(tiny_reranker_path: str):
+    assert Reranker(tiny_reranker_path).model is Reranker(tiny_reranker_path).model
+    assert Reranker(tiny_reranker_path, max_length=64).model is not Reranker(tiny_reranker_path).model
+
+
+def test_unknown_model_fails_fast_and_clearly(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    started = time.monotonic()
+    with pytest.raises(ModelNotFoundError, match="local model folder"):
+        Reranker("nobody/no-such-cross-encoder").model
+    assert time.monotonic() - started < 5
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        Reranker("./no/such/folder").model
+
+
+def test_calibration_is_a_probability():
+    from crossrank.reranker import _calibrate
+    import numpy as np
+
+    assert _calibrate(np.array([0.0]))[0] == 0.5
+    assert _calibrate(np.array([[1.0, 3.0]]))[0] == pytest.approx(1 / (1 + math.exp(-2)))
+    with pytest.raises(FloatingPointError, match="NaN"):
+        _calibrate(np.array([float("nan")]))

@@ -1,0 +1,111 @@
+import uuid
+from pathlib import Path
+
+import chromadb
+import pytest
+
+from crossrank import CollectionMismatchError, Encoder, Store
+from crossrank.hit import Chunk
+from crossrank.ingest import chunk_id
+
+
+def _chunks(n: int, source: str = "s.txt") -> list[Chunk]:
+    texts = [f"passage {i} about {'cats' if i % 2 else 'ships'}" for i in range(n)]
+    return [Chunk(chunk_id(source, i, t), t, source, i, 0, len(t)) for i, t in enumerate(texts)]
+
+
+def test_collection_is_cosine_and_records_the_model(memory_store: Store):
+    memory_store.add(_chunks(3))
+    collection = memory_store.collection
+    assert collection.configuration["hnsw"]["space"] == "cosine"
+    assert collection.metadata["crossrank:model"] == memory_store.encoder.model_name
+    assert collection.metadata["crossrank:dimension"] == 32
+
+
+def test_adding_the_same_chunk_twice_stores_it_once(memory_store: Store):
+    chunks = _chunks(4)
+    assert memory_store.add(chunks) == 4
+    assert memory_store.add(chunks + chunks[:2]) == 0
+    assert memory_store.count() == 4
+
+
+def test_search_returns_plain_float_cosine_similarities(memory_store: Store):
+    memory_store.add(_chunks(6))
+    hits = memory_store.search("passage 3 about cats", k=4)
+    assert len(hits) == 4
+    assert all(type(hit.retrieval_score) is float for hit in hits)
+    scores = [hit.retrieval_score for hit in hits]
+    assert scores == sorted(scores, reverse=True)
+    # The query is one of the passages: the encoder maps it to the same unit vector.
+    assert hits[0].text == "passage 3 about cats"
+    assert hits[0].retrieval_score == pytest.approx(1.0, abs=1e-5)
+    assert hits[0].metadata["source"] == "s.txt"
+
+
+def test_filters_pass_through(memory_store: Store):
+    memory_store.add(_chunks(4, "a.txt") + _chunks(4, "b.txt"))
+    hits = memory_store.search("cats", k=8, where={"source": "b.txt"})
+    assert {hit.metadata["source"] for hit in hits} == {"b.txt"}
+    hits = memory_store.search("cats", k=8, where_document={"$contains": "ships"})
+    assert hits and all("ships" in hit.text for hit in hits)
+
+
+def test_bad_queries_get_clear_errors(memory_store: Store):
+    memory_store.add(_chunks(2))
+    with pytest.raises(ValueError, match="query is empty"):
+        memory_store.search("   ")
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        memory_store.search("cats", k=0)
+
+
+def test_empty_store_returns_no_hits(memory_store: Store):
+    assert memory_store.search("anything") == []
+
+
+def test_other_model_raises_a_mismatch(tmp_path: Path, tiny_encoder_path: str):
+    client = chromadb.PersistentClient(path=str(tmp_path / "db"))
+    Store(collection="docs", encoder=Encoder(tiny_encoder_path), client=client).add(_chunks(2))
+    with pytest.raises(CollectionMismatchError, match="built with model"):
+        Store(collection="docs", client=client).count()  # the default 384-dim MiniLM
+    client.get_collection("docs").modify(
+        metadata={"crossrank:model": tiny_encoder_path, "crossrank:dimension": 99}
+    )
+    with pytest.raises(CollectionMismatchError, match="dimension 99"):
+        Store(collection="docs", encoder=Encoder(tiny_encoder_path), client=client).count()
+
+
+def test_batches_respect_the_client_maximum(memory_store: Store, monkeypatch):
+    sizes: list[int] = []
+    upsert = memory_store.collection.upsert
+
+    def recording_upsert(**kwargs):
+        sizes.append(len(kwargs["ids"]))
+        return upsert(**kwargs)
+
+    monkeypatch.setattr(memory_store.client, "get_max_batch_size", lambda: 3)
+    monkeypatch.setattr(memory_store.collection, "upsert", recording_upsert)
+    memory_store.add(_chunks(8))
+    assert sizes == [3, 3, 2]
+    assert memory_store.count() == 8
+
+
+def test_reindexing_embeds_only_what_changed(tmp_path: Path, tiny_encoder_path: str):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Alpha text about rivers. " * 40)
+    (docs / "b.md").write_text("# Bravo\n\nNotes about mountains. " * 40)
+    store = Store(
+        tmp_path / "db", f"c{uuid.uuid4().hex[:8]}", Encoder(tiny_encoder_path, max_length=32)
+    )
+    first = store.index([docs], chunk_overlap=8)
+    assert first.files == 2 and first.embedded == first.chunks > 2
+    again = store.index([docs], chunk_overlap=8)
+    assert again.embedded == 0 and again.removed == 0
+    assert store.count() == first.chunks
+
+    (docs / "a.txt").write_text("Alpha text, rewritten. " * 10)
+    changed = store.index([docs], chunk_overlap=8)
+    assert changed.removed > 0 and 0 < changed.embedded < changed.chunks
+    assert store.count() == changed.chunks
+    sources = {m["source"] for m in store.collection.get(include=["metadatas"])["metadatas"]}
+    assert sources == {str((docs / "a.txt").resolve()), str((docs / "b.md").resolve())}
