@@ -40,8 +40,8 @@ def tiny_encoder_path(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A 2-layer, 32-dim sentence-transformers bi-encoder with random weights."""
     import torch
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Pooling
     from sentence_transformers.base.modules import Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
     from transformers import BertModel
 
     torch.manual_seed(0)

@@ -28,7 +28,7 @@ def test_chunks_fit_the_token_budget_and_cover_the_text(tokenizer):
         ids = tokenizer(LONG[start:end], add_special_tokens=False)["input_ids"]
         assert len(ids) <= 50
     assert spans[0][0] == 0 and spans[-1][1] == len(LONG)
-    for (_, end), (start, _) in zip(spans, spans[1:]):
+    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
         assert start < end  # consecutive chunks overlap: no character is lost between them
 
 

@@ -31,7 +31,9 @@ def _raw_logits(path: str, pairs: list[tuple[str, str]]) -> torch.Tensor:
 
 
 def _hits() -> list[Hit]:
-    return [Hit(f"id{i}", text, {"n": i}, retrieval_score=1 - i / 10) for i, text in enumerate(PASSAGES)]
+    return [
+        Hit(f"id{i}", text, {"n": i}, retrieval_score=1 - i / 10) for i, text in enumerate(PASSAGES)
+    ]
 
 
 def test_one_logit_scores_are_the_sigmoid_as_plain_floats(tiny_reranker_path: str):
@@ -87,7 +89,9 @@ def test_long_passage_is_scored_by_its_best_window(tiny_reranker_path: str):
     spans = reranker.windows(QUERY, passage)
     assert len(spans) > 3
     assert spans[0][0] == 0 and spans[-1][1] == len(passage)
-    assert all(b[0] < a[1] for a, b in zip(spans, spans[1:]))  # overlapping: nothing skipped
+    assert all(
+        b[0] < a[1] for a, b in zip(spans, spans[1:], strict=False)
+    )  # overlapping: nothing skipped
     tokenizer = AutoTokenizer.from_pretrained(tiny_reranker_path)
     for start, end in spans:
         assert len(tokenizer(QUERY, passage[start:end])["input_ids"]) <= 48
@@ -99,22 +103,25 @@ def test_long_passage_is_scored_by_its_best_window(tiny_reranker_path: str):
 
 def test_models_load_once_per_process(tiny_reranker_path: str):
     assert Reranker(tiny_reranker_path).model is Reranker(tiny_reranker_path).model
-    assert Reranker(tiny_reranker_path, max_length=64).model is not Reranker(tiny_reranker_path).model
+    assert (
+        Reranker(tiny_reranker_path, max_length=64).model is not Reranker(tiny_reranker_path).model
+    )
 
 
 def test_unknown_model_fails_fast_and_clearly(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     started = time.monotonic()
     with pytest.raises(ModelNotFoundError, match="local model folder"):
-        Reranker("nobody/no-such-cross-encoder").model
+        Reranker("nobody/no-such-cross-encoder").score("q", ["text"])
     assert time.monotonic() - started < 5
     with pytest.raises(ModelNotFoundError, match="does not exist"):
-        Reranker("./no/such/folder").model
+        Reranker("./no/such/folder").score("q", ["text"])
 
 
 def test_calibration_is_a_probability():
-    from crossrank.reranker import _calibrate
     import numpy as np
+
+    from crossrank.reranker import _calibrate
 
     assert _calibrate(np.array([0.0]))[0] == 0.5
     assert _calibrate(np.array([[1.0, 3.0]]))[0] == pytest.approx(1 / (1 + math.exp(-2)))

@@ -1,0 +1,109 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def crossrank(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "crossrank.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def indexed(tmp_path: Path, sample_corpus: Path, tiny_encoder_path: str) -> list[str]:
+    common = ["--db", str(tmp_path / "db"), "--collection", "docs", "--model", tiny_encoder_path]
+    done = crossrank("index", str(sample_corpus), *common, "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "indexed 8 files" in done.stdout
+    return common
+
+
+def test_index_and_ask_round_trip_as_json(indexed: list[str], tiny_reranker_path: str):
+    done = crossrank(
+        "ask",
+        "What does assert do?",
+        *indexed,
+        "--k",
+        "10",
+        "--top-n",
+        "3",
+        "--reranker",
+        tiny_reranker_path,
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert payload["query"] == "What does assert do?"
+    assert len(payload["hits"]) == 3
+    for hit in payload["hits"]:
+        assert set(hit) == {"id", "text", "source", "retrieval_score", "rerank_score"}
+        assert Path(hit["source"]).suffix == ".txt"
+        assert isinstance(hit["rerank_score"], float)
+    scores = [hit["rerank_score"] for hit in payload["hits"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_reindex_embeds_nothing_new(indexed: list[str], sample_corpus: Path):
+    done = crossrank("index", str(sample_corpus), *indexed, "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert ", 0 embedded," in done.stdout
+
+
+def test_no_rerank_and_table_output(indexed: list[str]):
+    done = crossrank("ask", "What does assert do?", *indexed, "--no-rerank", "--top-n", "2")
+    assert done.returncode == 0, done.stderr
+    assert "retrieval" in done.stdout and ".txt" in done.stdout
+    payload = json.loads(
+        crossrank("ask", "assert", *indexed, "--no-rerank", "--top-n", "2", "--json").stdout
+    )
+    assert [hit["rerank_score"] for hit in payload["hits"]] == [None, None]
+
+
+def test_unavailable_reranker_says_so_in_one_line(indexed: list[str]):
+    done = crossrank("ask", "What does assert do?", *indexed, "--json", env={"HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("crossrank:")]
+    assert len(lines) == 1 and "CROSSRANK_RERANKER" in lines[0]
+    payload = json.loads(done.stdout)
+    assert payload["hits"] and all(hit["rerank_score"] is None for hit in payload["hits"])
+
+
+def test_clear_errors(tmp_path: Path, tiny_encoder_path: str):
+    common = ["--db", str(tmp_path / "db"), "--model", tiny_encoder_path]
+    empty = crossrank("ask", "anything", *common)
+    assert empty.returncode != 0 and "is empty: run `crossrank index PATH` first" in empty.stderr
+    blank = crossrank("ask", "  ", *common)
+    assert blank.returncode != 0 and "the question is empty" in blank.stderr
+    missing = crossrank("index", str(tmp_path / "nope"), *common)
+    assert missing.returncode == 2 and "no such file or folder" in missing.stderr
+
+
+@pytest.mark.slow
+def test_quickstart_example_runs(tmp_path: Path, sample_corpus: Path, tiny_reranker_path: str):
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "quickstart.py"),
+            str(sample_corpus),
+            "--db",
+            str(tmp_path / "db"),
+            "--reranker",
+            tiny_reranker_path,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "indexed 8 files" in done.stdout
+    assert done.stdout.count("rerank=0.") == 5

@@ -1,0 +1,58 @@
+import pytest
+
+from crossrank import Pipeline, Reranker, Store
+from crossrank.hit import Chunk
+from crossrank.ingest import chunk_id
+
+TEXTS = [
+    f"note {i}: {topic}"
+    for i, topic in enumerate(
+        [
+            "rivers flow",
+            "cats purr",
+            "ships sail",
+            "rain falls",
+            "owls hoot",
+            "bees buzz",
+            "fire burns",
+        ]
+    )
+]
+
+
+@pytest.fixture
+def filled(memory_store: Store) -> Store:
+    memory_store.add(
+        [Chunk(chunk_id("n.txt", i, t), t, "n.txt", i, 0, len(t)) for i, t in enumerate(TEXTS)]
+    )
+    return memory_store
+
+
+def test_without_reranker_it_is_retrieval_order(filled: Store):
+    hits = Pipeline(filled, top_n=3).search("cats purr")
+    assert [h.id for h in hits] == [h.id for h in filled.search("cats purr", k=3)]
+    assert all(h.rerank_score is None for h in hits)
+
+
+def test_retrieve_then_rerank(filled: Store, tiny_reranker_path: str):
+    reranker = Reranker(tiny_reranker_path)
+    hits = Pipeline(filled, reranker, fetch_k=6, top_n=3).search("cats purr")
+    candidates = filled.search("cats purr", k=6)
+    expected = reranker.rerank("cats purr", candidates, top_n=3)
+    assert [(h.id, h.rerank_score, h.retrieval_score) for h in hits] == [
+        (h.id, h.rerank_score, h.retrieval_score) for h in expected
+    ]
+    assert len(hits) == 3 and all(type(h.rerank_score) is float for h in hits)
+
+
+def test_filters_reach_the_store(filled: Store, tiny_reranker_path: str):
+    pipeline = Pipeline(filled, Reranker(tiny_reranker_path), top_n=10)
+    hits = pipeline.search("animals", where_document={"$contains": "s"})
+    assert hits and all("s" in h.text for h in hits)
+
+
+def test_bad_settings_are_rejected(filled: Store):
+    with pytest.raises(ValueError, match="fetch_k"):
+        Pipeline(filled, fetch_k=0)
+    with pytest.raises(ValueError, match="top_n"):
+        Pipeline(filled, top_n=-1)
