@@ -12,11 +12,12 @@ QUESTION ?= How do I leave a loop early?
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml Makefile
+$(VENV)/.installed: pyproject.toml integrations/*/pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q -e ".[test]" -e integrations/llama-index \
+		-e "integrations/langchain[test]"
 	touch $@
 
 demo: install
@@ -25,8 +26,12 @@ demo: install
 	$(BIN)/crossrank ask "$(QUESTION)" --db $(DB)
 
 lint: install
-	$(BIN)/ruff check src tests examples
-	$(BIN)/mypy src
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy src integrations/langchain/langchain_crossrank
+	cd integrations/llama-index && ../../$(BIN)/mypy --config-file ../../pyproject.toml \
+		--explicit-package-bases -p llama_index.retrievers.crossrank \
+		-p llama_index.postprocessor.crossrank
 
 test: lint
 	$(BIN)/python -m pytest -ra

@@ -165,6 +165,31 @@ class Reranker:
         logger.warning("query is %d tokens; the reranker reads its first %d", len(offsets), limit)
         return query[: offsets[limit - 1][1]]
 
+    def rank(
+        self,
+        query: str,
+        texts: Sequence[str],
+        *,
+        top_n: int | None = None,
+        threshold: float | None = None,
+    ) -> list[tuple[int, float]]:
+        """``(index into texts, score)`` pairs, best first, cut by ``top_n`` and ``threshold``.
+
+        Ties keep the input order. This is the one place ranking happens; :meth:`rerank`
+        and the framework adapters build on it.
+
+        Args:
+            query: The question or search text.
+            texts: Candidate passages.
+            top_n: Keep at most this many; None keeps all.
+            threshold: Drop texts scoring below this value in [0, 1].
+        """
+        check_cutoffs(top_n, threshold)
+        scores = self.score(query, texts)
+        order = sorted(range(len(scores)), key=lambda i: -scores[i])
+        ranked = [(i, scores[i]) for i in order if threshold is None or scores[i] >= threshold]
+        return ranked[:top_n] if top_n is not None else ranked
+
     def rerank(
         self,
         query: str,
@@ -173,23 +198,13 @@ class Reranker:
         top_n: int | None = None,
         threshold: float | None = None,
     ) -> list[Hit]:
-        """Return new hits ordered by rerank score, best first.
+        """Return new hits ordered by rerank score, best first (see :meth:`rank`).
 
-        Args:
-            query: The question or search text.
-            hits: Candidates, typically from :meth:`crossrank.Store.search`; not modified.
-            top_n: Keep at most this many; None keeps all.
-            threshold: Drop hits scoring below this value in [0, 1].
+        The hits passed in, typically from :meth:`crossrank.Store.search`, are not modified;
+        each returned hit keeps its ``retrieval_score`` beside the new ``rerank_score``.
         """
-        check_cutoffs(top_n, threshold)
-        scores = self.score(query, [hit.text for hit in hits])
-        ranked = sorted(
-            (replace(hit, rerank_score=score) for hit, score in zip(hits, scores, strict=True)),
-            key=lambda hit: -(hit.rerank_score or 0.0),
-        )
-        if threshold is not None:
-            ranked = [hit for hit in ranked if (hit.rerank_score or 0.0) >= threshold]
-        return ranked[:top_n] if top_n is not None else ranked
+        ranked = self.rank(query, [hit.text for hit in hits], top_n=top_n, threshold=threshold)
+        return [replace(hits[i], rerank_score=score) for i, score in ranked]
 
 
 def check_cutoffs(top_n: int | None, threshold: float | None) -> None:

@@ -222,12 +222,11 @@ def _make_client(
     path: Path, in_memory: bool, host: str | None, port: int, headers: Mapping[str, str] | None
 ) -> Any:
     import chromadb
-    from chromadb.config import Settings
 
-    settings = Settings(anonymized_telemetry=False)
+    # Default settings on purpose: chromadb allows one in-memory system per process, and
+    # it refuses a second client with other settings (e.g. a user's plain EphemeralClient).
     if host:
-        headers = dict(headers or {})
-        return chromadb.HttpClient(host=host, port=port, headers=headers, settings=settings)
+        return chromadb.HttpClient(host=host, port=port, headers=dict(headers or {}))
     if in_memory:
-        return chromadb.EphemeralClient(settings=settings)
-    return chromadb.PersistentClient(path=str(path), settings=settings)
+        return chromadb.EphemeralClient()
+    return chromadb.PersistentClient(path=str(path))

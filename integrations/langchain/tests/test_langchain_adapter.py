@@ -1,0 +1,152 @@
+import asyncio
+import json
+
+import pytest
+from langchain_chroma import Chroma
+from langchain_classic.retrievers import ContextualCompressionRetriever
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.documents import Document
+from langchain_core.embeddings import DeterministicFakeEmbedding
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnablePassthrough
+from langchain_crossrank import CrossEncoderReranker, CrossRankRetriever
+from langchain_tests.integration_tests import RetrieversIntegrationTests
+
+from crossrank import Pipeline, Reranker
+
+QUESTION = "How do I leave a loop early?"
+TOPICS = [
+    "break ends a loop",
+    "lambda makes functions",
+    "try handles errors",
+    "import loads modules",
+    "assert checks facts",
+    "continue skips ahead",
+]
+
+
+def _docs() -> list[Document]:
+    return [
+        Document(id=f"d{i}", page_content=t, metadata={"page": i}) for i, t in enumerate(TOPICS)
+    ]
+
+
+class TestCrossRankRetrieverStandard(RetrieversIntegrationTests):
+    """LangChain's standard retriever suite (langchain-tests has no unit suite for retrievers)."""
+
+    @pytest.fixture(autouse=True)
+    def _store(self, indexed_store, tiny_reranker_path):
+        type(self).params = {"store": indexed_store, "reranker": tiny_reranker_path}
+
+    @property
+    def retriever_constructor(self) -> type[CrossRankRetriever]:
+        return CrossRankRetriever
+
+    @property
+    def retriever_constructor_params(self) -> dict:
+        return self.params
+
+    @property
+    def retriever_query_example(self) -> str:
+        return QUESTION
+
+
+def test_documents_carry_ids_and_plain_float_scores(indexed_store, tiny_reranker_path):
+    reranker = Reranker(tiny_reranker_path)
+    docs = CrossRankRetriever(store=indexed_store, k=4, fetch_k=12, reranker=reranker).invoke(
+        QUESTION
+    )
+    hits = Pipeline(indexed_store, reranker, fetch_k=12, top_n=4).search(QUESTION)
+    assert [d.id for d in docs] == [h.id for h in hits]
+    assert [d.metadata["relevance_score"] for d in docs] == [h.rerank_score for h in hits]
+    assert [d.metadata["retrieval_score"] for d in docs] == [h.retrieval_score for h in hits]
+    json.dumps([d.metadata for d in docs])  # plain floats all the way down
+
+
+def test_filter_and_per_call_k(indexed_store, sample_corpus):
+    source = str((sample_corpus / "try.txt").resolve())
+    retriever = CrossRankRetriever(store=indexed_store, filter={"source": source})
+    docs = retriever.invoke(QUESTION, k=2)
+    assert len(docs) == 2 and {d.metadata["source"] for d in docs} == {source}
+    assert "relevance_score" not in docs[0].metadata
+
+
+def test_parity_with_the_llama_index_adapter(indexed_store, tiny_reranker_path):
+    retrievers = pytest.importorskip("llama_index.retrievers.crossrank")
+    reranker = Reranker(tiny_reranker_path)
+    nodes = retrievers.CrossRankRetriever(
+        indexed_store, k=5, fetch_k=15, reranker=reranker
+    ).retrieve(QUESTION)
+    docs = CrossRankRetriever(store=indexed_store, k=5, fetch_k=15, reranker=reranker).invoke(
+        QUESTION
+    )
+    assert [(n.node_id, n.score) for n in nodes] == [
+        (d.id, d.metadata["relevance_score"]) for d in docs
+    ]
+
+
+def test_lcel_rag_chain_prompt_holds_reranked_documents(indexed_store, tiny_reranker_path):
+    class PromptRecorder(BaseCallbackHandler):
+        prompts: list = []
+
+        def on_chat_model_start(self, serialized, messages, **kwargs):
+            self.prompts.append(messages[0][-1].content)
+
+    retriever = CrossRankRetriever(store=indexed_store, k=3, reranker=tiny_reranker_path)
+    prompt = ChatPromptTemplate.from_template("Context:\n{context}\n\nQuestion: {question}")
+    chain = (
+        {
+            "context": retriever | (lambda docs: "\n\n".join(d.page_content for d in docs)),
+            "question": RunnablePassthrough(),
+        }
+        | prompt
+        | FakeListChatModel(responses=["an answer"])
+        | StrOutputParser()
+    )
+    recorder = PromptRecorder()
+    assert chain.invoke(QUESTION, config={"callbacks": [recorder]}) == "an answer"
+    expected = retriever.invoke(QUESTION)
+    sent = recorder.prompts[0]
+    positions = [sent.index(d.page_content) for d in expected]
+    assert positions == sorted(positions) and QUESTION in sent
+
+
+def test_compressor_after_a_langchain_chroma_retriever(tiny_reranker_path):
+    chroma = Chroma(
+        collection_name="stock_lc", embedding_function=DeterministicFakeEmbedding(size=16)
+    )
+    chroma.add_documents(_docs())
+    retriever = ContextualCompressionRetriever(
+        base_compressor=CrossEncoderReranker(model=tiny_reranker_path, top_n=3),
+        base_retriever=chroma.as_retriever(search_kwargs={"k": 6}),
+    )
+    docs = retriever.invoke(QUESTION)
+    best = Reranker(tiny_reranker_path).rank(QUESTION, TOPICS, top_n=3)
+    assert [d.page_content for d in docs] == [TOPICS[i] for i, _ in best]
+    assert [d.metadata["relevance_score"] for d in docs] == pytest.approx([s for _, s in best])
+
+
+def test_compressor_copies_and_async_matches(tiny_reranker_path):
+    docs = _docs()
+    before = [(d.id, dict(d.metadata)) for d in docs]
+    compressor = CrossEncoderReranker(model=Reranker(tiny_reranker_path), top_n=4)
+    out = compressor.compress_documents(docs, QUESTION)
+    assert [(d.id, dict(d.metadata)) for d in docs] == before
+    assert all(type(d.metadata["relevance_score"]) is float for d in out)
+    assert all("page" in d.metadata for d in out)
+    again = asyncio.run(compressor.acompress_documents(docs, QUESTION))
+    assert [(d.id, d.metadata) for d in again] == [(d.id, d.metadata) for d in out]
+    assert compressor.compress_documents([], QUESTION) == []
+    with pytest.raises(ValueError, match="threshold"):
+        CrossEncoderReranker(model=tiny_reranker_path, threshold=2)
+
+
+def test_batch_and_abatch(indexed_store, tiny_reranker_path):
+    retriever = CrossRankRetriever(store=indexed_store, k=2, reranker=tiny_reranker_path)
+    questions = [QUESTION, "What does lambda do?"]
+    sync = retriever.batch(questions)
+    concurrent = asyncio.run(retriever.abatch(questions))
+    assert [[d.id for d in docs] for docs in concurrent] == [[d.id for d in docs] for docs in sync]
+    assert [len(docs) for docs in sync] == [2, 2]

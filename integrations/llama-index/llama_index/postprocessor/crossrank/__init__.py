@@ -1,0 +1,3 @@
+from llama_index.postprocessor.crossrank.base import CrossEncoderRerank
+
+__all__ = ["CrossEncoderRerank"]
