@@ -57,6 +57,11 @@ class Encoder:
         key = ("encoder", self.model_name, device, self._max_length, self.model_kwargs)
         return _models.shared(key, lambda: self._load(device))
 
+    def load(self) -> Encoder:
+        """Load the model now instead of on first use; raises if it cannot be loaded."""
+        _ = self.model
+        return self
+
     def _load(self, device: str) -> SentenceTransformer:
         from sentence_transformers import SentenceTransformer
 

@@ -66,6 +66,11 @@ class Reranker:
         key = ("reranker", self.model_name, device, self._max_length, self.model_kwargs)
         return _models.shared(key, lambda: self._load(device))
 
+    def load(self) -> Reranker:
+        """Load the model now instead of on first use; raises if it cannot be loaded."""
+        _ = self.model
+        return self
+
     def _load(self, device: str) -> CrossEncoder:
         from sentence_transformers import CrossEncoder
 
