@@ -4,7 +4,7 @@ from pathlib import Path
 import chromadb
 import pytest
 
-from crossrank import CollectionMismatchError, Encoder, Store
+from crossrank import CollectionMismatchError, Encoder, ModelNotFoundError, Store
 from crossrank.hit import Chunk
 from crossrank.ingest import chunk_id
 
@@ -109,3 +109,9 @@ def test_reindexing_embeds_only_what_changed(tmp_path: Path, tiny_encoder_path: 
     assert store.count() == changed.chunks
     sources = {m["source"] for m in store.collection.get(include=["metadatas"])["metadatas"]}
     assert sources == {str((docs / "a.txt").resolve()), str((docs / "b.md").resolve())}
+
+
+def test_unknown_embedding_model_fails_clearly(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError, match="embedding model 'nobody/no-such-encoder'"):
+        Encoder("nobody/no-such-encoder").load()
