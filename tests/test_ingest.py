@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 
 from crossrank import IngestError
-from crossrank.ingest import chunk_document, chunk_spans, find_files, iter_documents, read_text
+from crossrank._spans import token_spans as chunk_spans
+from crossrank.ingest import chunk_document, find_files, iter_documents, read_text
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +90,11 @@ def test_unreadable_file_is_skipped_with_a_warning(tmp_path: Path, caplog):
         docs = list(iter_documents([tmp_path]))
     assert [Path(source).name for source, _ in docs] == ["good.txt"]
     assert "not UTF-8" in caplog.text
+
+
+def test_a_word_longer_than_a_chunk_is_cut_inside_it(tokenizer):
+    blob = "zq" + "xj7" * 30  # one word (under BERT's 100-character limit) of many tokens
+    tokens = len(tokenizer(blob, add_special_tokens=False)["input_ids"])
+    assert tokens > 30
+    spans = chunk_spans(f"start {blob} end", tokenizer, size=10, overlap=2)
+    assert len(spans) <= tokens // 8 + 2  # windows keep their size, not shrink to one token

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ._spans import token_spans
 from .errors import IngestError
 from .hit import Chunk
 
@@ -59,46 +60,6 @@ def read_text(path: Path) -> str:
     return raw
 
 
-def chunk_spans(text: str, tokenizer: Any, size: int, overlap: int) -> list[tuple[int, int]]:
-    """Cut ``text`` into character spans of at most ``size`` tokens each.
-
-    Consecutive spans share about ``overlap`` tokens; cuts fall between words, and prefer
-    the end of a sentence or paragraph in the last quarter of a window.
-    """
-    if size < 1 or not 0 <= overlap < size:
-        raise ValueError(f"need chunk size >= 1 and 0 <= overlap < size, got {size}, {overlap}")
-    encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-    offsets = encoding["offset_mapping"]
-    words = encoding.word_ids()
-    if not offsets:
-        return []
-    spans: list[tuple[int, int]] = []
-    start = 0
-    while True:
-        end = min(start + size, len(offsets))
-        if end < len(offsets):
-            end = _best_cut(text, offsets, words, start, end)
-        spans.append((offsets[start][0], offsets[end - 1][1]))
-        if end >= len(offsets):
-            return spans
-        nxt = max(end - overlap, start + 1)
-        while nxt > start + 1 and words[nxt] == words[nxt - 1]:
-            nxt -= 1
-        start = nxt
-
-
-def _best_cut(text: str, offsets: list, words: list, start: int, end: int) -> int:
-    floor = start + max(1, (end - start) * 3 // 4)
-    for cut in range(end, floor, -1):
-        before = text[offsets[cut - 1][1] : offsets[cut][0]]
-        if "\n" in before or (before and text[offsets[cut - 1][1] - 1] in ".!?"):
-            return cut
-    cut = end
-    while cut - 1 > start and words[cut] == words[cut - 1]:
-        cut -= 1
-    return cut
-
-
 def chunk_id(source: str, index: int, text: str) -> str:
     """A stable id: the same chunk of the same file always gets the same id."""
     digest = hashlib.sha256(f"{source}\x00{index}\x00{text}".encode()).hexdigest()
@@ -108,7 +69,7 @@ def chunk_id(source: str, index: int, text: str) -> str:
 def chunk_document(source: str, text: str, tokenizer: Any, size: int, overlap: int) -> list[Chunk]:
     """Chunks of one document, each carrying its source, index and character offsets."""
     chunks = []
-    for index, (start, end) in enumerate(chunk_spans(text, tokenizer, size, overlap)):
+    for index, (start, end) in enumerate(token_spans(text, tokenizer, size, overlap)):
         piece = text[start:end]
         chunks.append(Chunk(chunk_id(source, index, piece), piece, source, index, start, end))
     return chunks

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import _models
+from ._spans import token_spans
 from .hit import Hit
 
 if TYPE_CHECKING:
@@ -102,36 +103,22 @@ class Reranker:
     def windows(self, query: str, text: str) -> list[tuple[int, int]]:
         """Character spans of ``text`` that each fit the model beside ``query``.
 
-        A passage that fits is one span covering all of it. A longer one is cut at word
-        boundaries into windows sharing ``window_overlap`` tokens, together covering it all.
+        A passage that fits is one span covering all of it; a longer one is cut into
+        windows sharing ``window_overlap`` tokens, together covering all of it.
         """
+        return self._windows(text, self._passage_budget(query))
+
+    def _passage_budget(self, query: str) -> int:
         tokenizer = self.model.tokenizer
         query_tokens = len(tokenizer(query, add_special_tokens=False)["input_ids"])
         budget = self.max_length - tokenizer.num_special_tokens_to_add(pair=True)
-        budget -= min(query_tokens, budget // 2)
-        encoding = tokenizer(
-            text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+        return budget - min(query_tokens, budget // 2)
+
+    def _windows(self, text: str, budget: int) -> list[tuple[int, int]]:
+        spans = token_spans(
+            text, self.model.tokenizer, budget, min(self.window_overlap, budget // 2)
         )
-        offsets = encoding["offset_mapping"]
-        if len(offsets) <= budget:
-            return [(0, len(text))]
-        words = encoding.word_ids()
-        spans: list[tuple[int, int]] = []
-        start = 0
-        while True:
-            end = min(start + budget, len(offsets))
-            # Step back so no word is split: re-tokenizing the window then gives the
-            # same tokens, so the window still fits.
-            while end < len(offsets) and end - 1 > start and words[end] == words[end - 1]:
-                end -= 1
-            spans.append((offsets[start][0] if spans else 0, offsets[end - 1][1]))
-            if end >= len(offsets):
-                spans[-1] = (spans[-1][0], len(text))
-                return spans
-            nxt = max(end - min(self.window_overlap, budget // 2), start + 1)
-            while nxt > start + 1 and words[nxt] == words[nxt - 1]:
-                nxt -= 1
-            start = nxt
+        return spans if len(spans) > 1 else [(0, len(text))]
 
     def score(self, query: str, texts: Sequence[str]) -> list[float]:
         """Calibrated relevance of each text to ``query``, as plain floats in [0, 1]."""
@@ -140,10 +127,11 @@ class Reranker:
         if not texts:
             return []
         query = self._fit_query(query)
+        budget = self._passage_budget(query)
         pairs: list[tuple[str, str]] = []
         owners: list[int] = []
         for i, text in enumerate(texts):
-            for start, end in self.windows(query, text):
+            for start, end in self._windows(text, budget):
                 pairs.append((query, text[start:end]))
                 owners.append(i)
         logits = self.model.predict(
