@@ -21,8 +21,8 @@ $(VENV)/.installed: pyproject.toml integrations/*/pyproject.toml Makefile
 	touch $@
 
 demo: install
-	$(BIN)/python examples/sample_corpus.py sample_corpus
-	HF_HUB_DISABLE_PROGRESS_BARS=1 $(BIN)/crossrank index sample_corpus --db $(DB)
+	$(BIN)/python examples/sample_corpus.py demo-docs
+	HF_HUB_DISABLE_PROGRESS_BARS=1 $(BIN)/crossrank index demo-docs --db $(DB)
 	$(BIN)/crossrank ask "$(QUESTION)" --db $(DB)
 
 lint: install
@@ -37,4 +37,4 @@ test: lint
 	$(BIN)/python -m pytest -ra
 
 clean:
-	rm -rf $(VENV) $(DB) sample_corpus
+	rm -rf $(VENV) $(DB) demo-docs

@@ -13,10 +13,7 @@ reach the LLM is printed.
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
-import tempfile
 from pathlib import Path
 
 from langchain_core.documents import Document
@@ -25,12 +22,11 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableParallel, RunnablePassthrough
+
 from langchain_crossrank import CrossRankRetriever
-from sample_corpus import write_corpus
 
-from crossrank import Encoder, ModelNotFoundError, Reranker, Store
+from rag_setup import setup
 
-QUESTIONS = ["How do I leave a loop early?", "What does the assert statement do?"]
 PROMPT = ChatPromptTemplate.from_template(
     "Answer the question from the context only.\n\nContext:\n{context}\n\nQuestion: {question}"
 )
@@ -50,29 +46,7 @@ def format_docs(docs: list[Document]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("questions", nargs="*", default=QUESTIONS)
-    parser.add_argument("--docs", type=Path)
-    parser.add_argument("--db", default=".crossrank")
-    parser.add_argument("--model", default=None, help="bi-encoder (default all-MiniLM-L6-v2)")
-    parser.add_argument(
-        "--reranker",
-        default=os.environ.get("CROSSRANK_RERANKER", "cross-encoder/ms-marco-MiniLM-L-6-v2"),
-    )
-    args = parser.parse_args()
-    docs = args.docs or Path(tempfile.mkdtemp()) / "python-help"
-    if args.docs is None:
-        write_corpus(docs)
-
-    store = Store(args.db, "rag", Encoder(args.model) if args.model else None)
-    report = store.index([docs])
-    print(f"index: {report.files} files, {report.chunks} chunks ({report.embedded} new)")
-
-    try:
-        reranker: Reranker | None = Reranker(args.reranker).load()
-    except ModelNotFoundError as error:
-        print(f"no reranking: {error}", file=sys.stderr)
-        reranker = None
+    questions, store, reranker = setup(__doc__.splitlines()[0])
     retriever = CrossRankRetriever(store=store, k=3, fetch_k=20, reranker=reranker)
 
     llm = make_llm()
@@ -85,7 +59,7 @@ def main() -> None:
     chain = RunnableParallel(docs=retriever, question=RunnablePassthrough()).assign(
         answer=answer_from_docs
     )
-    for question in args.questions:
+    for question in questions:
         result = chain.invoke(question)
         print(f"\n## {question}")
         for doc in result["docs"]:

@@ -13,21 +13,15 @@ prints the reranked context that would reach the LLM.
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
-import tempfile
 from pathlib import Path
 
 from llama_index.core.llms import LLM, MockLLM
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.postprocessor.crossrank import CrossEncoderRerank
 from llama_index.retrievers.crossrank import CrossRankRetriever
-from sample_corpus import write_corpus
 
-from crossrank import Encoder, ModelNotFoundError, Reranker, Store
-
-QUESTIONS = ["How do I leave a loop early?", "What does the assert statement do?"]
+from rag_setup import setup
 
 
 def make_llm() -> LLM | None:
@@ -45,29 +39,8 @@ def make_llm() -> LLM | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("questions", nargs="*", default=QUESTIONS)
-    parser.add_argument("--docs", type=Path)
-    parser.add_argument("--db", default=".crossrank")
-    parser.add_argument("--model", default=None, help="bi-encoder (default all-MiniLM-L6-v2)")
-    parser.add_argument(
-        "--reranker",
-        default=os.environ.get("CROSSRANK_RERANKER", "cross-encoder/ms-marco-MiniLM-L-6-v2"),
-    )
-    args = parser.parse_args()
-    docs = args.docs or Path(tempfile.mkdtemp()) / "python-help"
-    if args.docs is None:
-        write_corpus(docs)
-
-    store = Store(args.db, "rag", Encoder(args.model) if args.model else None)
-    report = store.index([docs])
-    print(f"index: {report.files} files, {report.chunks} chunks ({report.embedded} new)")
-
-    try:
-        postprocessors = [CrossEncoderRerank(Reranker(args.reranker).load(), top_n=3)]
-    except ModelNotFoundError as error:
-        print(f"no reranking: {error}", file=sys.stderr)
-        postprocessors = []
+    questions, store, reranker = setup(__doc__.splitlines()[0])
+    postprocessors = [CrossEncoderRerank(reranker, top_n=3)] if reranker else []
 
     llm = make_llm()
     engine = RetrieverQueryEngine.from_args(
@@ -75,7 +48,7 @@ def main() -> None:
         llm=llm or MockLLM(),  # MockLLM answers with the prompt it receives
         node_postprocessors=postprocessors,
     )
-    for question in args.questions:
+    for question in questions:
         response = engine.query(question)
         print(f"\n## {question}")
         for node in response.source_nodes:

@@ -16,9 +16,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sample_corpus import write_corpus
-
 from crossrank import ModelNotFoundError, Reranker, Store
+
+from sample_corpus import write_corpus
 
 QUESTION = "How do I leave a loop early?"
 

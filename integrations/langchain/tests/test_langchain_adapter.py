@@ -11,10 +11,10 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnablePassthrough
-from langchain_crossrank import CrossEncoderReranker, CrossRankRetriever
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
 from crossrank import Pipeline, Reranker
+from langchain_crossrank import CrossEncoderReranker, CrossRankRetriever
 
 QUESTION = "How do I leave a loop early?"
 TOPICS = [
