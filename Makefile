@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml integrations/*/pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[test]" -e integrations/llama-index \
+	$(BIN)/python -m pip install -q -e ".[test,eval]" -e integrations/llama-index \
 		-e "integrations/langchain[test]"
 	touch $@
 

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from typing import Any
 
 import click
@@ -17,12 +18,13 @@ from .reranker import Reranker
 from .store import DEFAULT_COLLECTION, DEFAULT_DB, Store
 
 
-def _store_options(command: Any) -> Any:
+def _store_options(db: str | None = DEFAULT_DB) -> Any:
+    """The options naming a store; ``db=None`` means a scratch store unless --db is given."""
     options = [
         click.option(
             "--db",
-            default=DEFAULT_DB,
-            envvar="CROSSRANK_DB",
+            default=db,
+            envvar="CROSSRANK_DB" if db else None,
             show_default=True,
             help="Directory of the embedded Chroma database.",
         ),
@@ -41,9 +43,13 @@ def _store_options(command: Any) -> Any:
         ),
         click.option("--device", default=None, help="cpu, cuda, mps... (default: best found)."),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+
+    def decorate(command: Any) -> Any:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 def _store(db: str, collection: str, model: str, device: str | None) -> Store:
@@ -58,7 +64,7 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@_store_options
+@_store_options()
 @click.option(
     "--chunk-size",
     type=click.IntRange(min=1),
@@ -94,46 +100,72 @@ def index(
     )
 
 
+def _reranker_options(command: Any) -> Any:
+    options = [
+        click.option(
+            "--k",
+            "k",
+            type=click.IntRange(min=1),
+            default=50,
+            show_default=True,
+            help="Candidates retrieved for the reranker.",
+        ),
+        click.option("--no-rerank", is_flag=True, help="Retrieval order only; no cross-encoder."),
+        click.option(
+            "--reranker",
+            default=DEFAULT_RERANKER,
+            envvar="CROSSRANK_RERANKER",
+            show_default=True,
+            help="Cross-encoder name or local folder.",
+        ),
+        click.option(
+            "--batch-size",
+            type=click.IntRange(min=1),
+            default=32,
+            show_default=True,
+            help="Pairs per cross-encoder forward pass.",
+        ),
+        click.option(
+            "--max-length",
+            type=click.IntRange(min=16),
+            default=None,
+            help="Cross-encoder tokens per pair (default: the model's).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _reranker(
+    no_rerank: bool, name: str, device: str | None, batch_size: int, max_length: int | None
+) -> Reranker | None:
+    """The loaded cross-encoder, or None (said in one line) when it cannot be loaded."""
+    if no_rerank:
+        return None
+    try:
+        return Reranker(name, device=device, batch_size=batch_size, max_length=max_length).load()
+    except ModelNotFoundError as error:
+        click.echo(
+            f"crossrank: no reranking ({error}); set --reranker or CROSSRANK_RERANKER to a "
+            "local cross-encoder folder. Showing retrieval order.",
+            err=True,
+        )
+        return None
+
+
 @cli.command()
 @click.argument("question")
-@_store_options
-@click.option(
-    "--k",
-    "k",
-    type=click.IntRange(min=1),
-    default=50,
-    show_default=True,
-    help="Candidates retrieved for the reranker.",
-)
+@_store_options()
+@_reranker_options
 @click.option(
     "--top-n", type=click.IntRange(min=1), default=5, show_default=True, help="Hits shown."
-)
-@click.option("--no-rerank", is_flag=True, help="Show retrieval order; load no cross-encoder.")
-@click.option(
-    "--reranker",
-    default=DEFAULT_RERANKER,
-    envvar="CROSSRANK_RERANKER",
-    show_default=True,
-    help="Cross-encoder name or local folder.",
 )
 @click.option(
     "--threshold",
     type=click.FloatRange(0.0, 1.0),
     default=None,
     help="Drop reranked hits scoring below this (scores are in [0, 1]).",
-)
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=32,
-    show_default=True,
-    help="Pairs per cross-encoder forward pass.",
-)
-@click.option(
-    "--max-length",
-    type=click.IntRange(min=16),
-    default=None,
-    help="Cross-encoder tokens per pair (default: the model's).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def ask(
@@ -143,12 +175,12 @@ def ask(
     model: str,
     device: str | None,
     k: int,
-    top_n: int,
     no_rerank: bool,
     reranker: str,
-    threshold: float | None,
     batch_size: int,
     max_length: int | None,
+    top_n: int,
+    threshold: float | None,
     as_json: bool,
 ) -> None:
     """Answer QUESTION with the best passages: retrieve K, rerank, show TOP_N."""
@@ -160,23 +192,14 @@ def ask(
             f"collection {collection!r} at {db} is empty: run `crossrank index PATH` first"
         )
     hits = store.search(question, max(k, top_n))
-    reranked = False
-    if not no_rerank:
-        cross = Reranker(reranker, device=device, batch_size=batch_size, max_length=max_length)
-        try:
-            hits = cross.rerank(question, hits, threshold=threshold)
-            reranked = True
-        except ModelNotFoundError as error:
-            click.echo(
-                f"crossrank: no reranking ({error}); set --reranker or CROSSRANK_RERANKER to a "
-                "local cross-encoder folder. Showing retrieval order.",
-                err=True,
-            )
+    cross = _reranker(no_rerank, reranker, device, batch_size, max_length)
+    if cross is not None:
+        hits = cross.rerank(question, hits, threshold=threshold)
     hits = hits[:top_n]
     if as_json:
         payload = {
             "query": question,
-            "reranked": reranked,
+            "reranked": cross is not None,
             "hits": [
                 {key: value for key, value in hit.to_dict().items() if key != "metadata"}
                 for hit in hits
@@ -185,6 +208,72 @@ def ask(
         click.echo(json.dumps(payload, ensure_ascii=False))
         return
     _print_table(question, hits)
+
+
+@cli.command(name="eval")
+@click.option(
+    "--dataset",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="A BEIR-format folder: corpus.jsonl, queries.jsonl, qrels/test.tsv.",
+)
+@_store_options(db=None)
+@_reranker_options
+@click.option("--split", default="test", show_default=True, help="Which qrels/<split>.tsv.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Save recall@k and nDCG@10 charts per stage to this image file.",
+)
+def evaluate_command(
+    dataset: str,
+    db: str | None,
+    collection: str,
+    model: str,
+    device: str | None,
+    k: int,
+    no_rerank: bool,
+    reranker: str,
+    batch_size: int,
+    max_length: int | None,
+    split: str,
+    as_json: bool,
+    plot: str | None,
+) -> None:
+    """Measure nDCG@10, Recall@10/100 and MRR@10 of each stage on a BEIR-format dataset.
+
+    The corpus is indexed into a fresh store (kept with --db; an unchanged corpus is not
+    embedded again). The rerank stage reorders the top K dense candidates.
+    """
+    from . import evaluate as ev
+
+    data = ev.load_beir(dataset, split)
+    cross = _reranker(no_rerank, reranker, device, batch_size, max_length)
+    with tempfile.TemporaryDirectory() as scratch:
+        store = _store(db or scratch, collection, model, device)
+        ev.index_corpus(store, data, progress=not as_json)
+        results = ev.evaluate(store, data, reranker=cross, k=k)
+    if plot:
+        ev.plot(data.qrels, results, plot)
+    if as_json:
+        stages = {
+            name: {**result.metrics, "queries_per_second": result.queries_per_second}
+            for name, result in results.items()
+        }
+        click.echo(json.dumps({"dataset": dataset, "queries": len(data.qrels), "stages": stages}))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{dataset}: {len(data.qrels)} judged queries, {len(data.corpus)} docs")
+    for column in ("stage", *ev.METRICS, "queries/s"):
+        table.add_column(column, justify="right")
+    for name, result in results.items():
+        cells = [f"{result.metrics[metric]:.4f}" for metric in ev.METRICS]
+        table.add_row(name, *cells, f"{result.queries_per_second:.1f}")
+    Console().print(table)
 
 
 def _print_table(question: str, hits: list) -> None:

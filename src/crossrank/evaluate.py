@@ -1,0 +1,179 @@
+"""Evaluation on BEIR-format datasets: ranking quality and speed of each retrieval stage."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._extras import require
+from .errors import IngestError
+from .hit import Chunk, Hit
+from .ingest import chunk_document
+from .reranker import Reranker
+from .store import Store
+
+METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
+RECALL_CUTOFFS = (1, 2, 3, 5, 10, 20, 50, 100)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A BEIR-format dataset: ``corpus`` maps ids to ``(title, text)``."""
+
+    corpus: dict[str, tuple[str, str]]
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """Metrics (plain floats), speed and ranked document ids of one retrieval stage."""
+
+    metrics: dict[str, float]
+    queries_per_second: float
+    run: dict[str, list[str]]
+
+
+def load_beir(folder: str | Path, split: str = "test") -> Dataset:
+    """Read ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv`` from ``folder``."""
+    root = Path(folder)
+    corpus = {
+        str(row["_id"]): (str(row.get("title") or ""), str(row.get("text") or ""))
+        for row in _jsonl(root / "corpus.jsonl")
+    }
+    queries = {str(row["_id"]): str(row["text"]) for row in _jsonl(root / "queries.jsonl")}
+    qrels: dict[str, dict[str, int]] = {}
+    path = root / "qrels" / f"{split}.tsv"
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            rows = list(csv.reader(f, delimiter="\t"))
+    except OSError as error:
+        raise IngestError(f"{path}: cannot read the qrels ({error.strerror})") from error
+    for line, row in enumerate(rows[1:], 2):  # the first line is the header
+        if len(row) < 3 or not row[2].lstrip("-").isdigit():
+            raise IngestError(f"{path}:{line}: expected query-id, corpus-id, score")
+        qrels.setdefault(row[0], {})[row[1]] = int(row[2])
+    if not corpus or not queries or not qrels:
+        raise IngestError(f"{root}: corpus, queries and qrels must all be non-empty")
+    unknown = {doc for judged in qrels.values() for doc in judged} - corpus.keys()
+    if unknown:
+        raise IngestError(f"{path}: {len(unknown)} judged ids are not in the corpus")
+    return Dataset(corpus, queries, qrels)
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    try:
+        with path.open(encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except OSError as error:
+        raise IngestError(f"{path}: cannot read ({error.strerror})") from error
+    except json.JSONDecodeError as error:
+        raise IngestError(f"{path}:{error.lineno}: not JSON lines ({error.msg})") from error
+
+
+def index_corpus(store: Store, dataset: Dataset, *, progress: bool = False) -> int:
+    """Chunk and embed the corpus into ``store``; each chunk's ``source`` is its document id."""
+    tokenizer = store.encoder.model.tokenizer
+    size = store.encoder.max_length - tokenizer.num_special_tokens_to_add()
+    chunks: list[Chunk] = []
+    for doc_id, (title, text) in dataset.corpus.items():
+        chunks.extend(chunk_document(doc_id, f"{title}\n{text}".strip(), tokenizer, size, 32))
+    return store.add(chunks, progress=progress)
+
+
+def _documents(hits: Iterable[Hit]) -> list[str]:
+    """Document ids in hit order, each once (a document ranks by its best chunk)."""
+    return list(dict.fromkeys(str(hit.metadata["source"]) for hit in hits))
+
+
+def evaluate(
+    store: Store,
+    dataset: Dataset,
+    *,
+    reranker: Reranker | None = None,
+    k: int = 50,
+    depth: int = 100,
+) -> dict[str, StageResult]:
+    """Evaluate dense retrieval and, with a reranker, dense + rerank.
+
+    The rerank stage reorders the top ``k`` dense candidates and keeps the rest of the
+    dense ranking after them, so Recall@100 compares like with like.
+    """
+    queries = {qid: text for qid, text in dataset.queries.items() if qid in dataset.qrels}
+    runs: dict[str, dict[str, list[str]]] = {"dense": {}}
+    seconds = {"dense": 0.0, "dense+rerank": 0.0}
+    for qid, text in queries.items():
+        started = time.perf_counter()
+        hits = store.search(text, max(k, depth))
+        searched = time.perf_counter()
+        runs["dense"][qid] = _documents(hits)[:depth]
+        seconds["dense"] += searched - started
+        if reranker is not None:
+            reranked = _documents(reranker.rerank(text, hits[:k]) + hits[k:])[:depth]
+            runs.setdefault("dense+rerank", {})[qid] = reranked
+            seconds["dense+rerank"] += time.perf_counter() - started
+    return {
+        stage: StageResult(
+            metrics=metrics(dataset.qrels, run),
+            queries_per_second=len(queries) / seconds[stage] if seconds[stage] else 0.0,
+            run=run,
+        )
+        for stage, run in runs.items()
+    }
+
+
+def metrics(
+    qrels: Mapping[str, Mapping[str, int]],
+    run: Mapping[str, Sequence[str]],
+    names: Sequence[str] = METRICS,
+) -> dict[str, float]:
+    """Mean metrics (``ndcg@10``, ``recall@100``, ``mrr@10``...) over the judged queries.
+
+    Computed by ir-measures (trec_eval underneath); a ranked list's order is its ranking.
+    """
+    ir = require("ir_measures", "eval")
+    measures = {
+        "ndcg": ir.nDCG,
+        "recall": ir.R,
+        "mrr": ir.RR,
+        "precision": ir.P,
+    }
+    wanted = {}
+    for name in names:
+        measure, _, cutoff = name.partition("@")
+        wanted[name] = measures[measure] @ int(cutoff)
+    judged = [ir.Qrel(q, d, rel) for q, docs in qrels.items() for d, rel in docs.items()]
+    scored = [
+        ir.ScoredDoc(q, d, float(len(ranked) - rank))
+        for q, ranked in run.items()
+        for rank, d in enumerate(ranked)
+    ]
+    found = ir.calc_aggregate(list(wanted.values()), judged, scored)
+    return {name: float(found.get(measure, 0.0)) for name, measure in wanted.items()}
+
+
+def plot(
+    qrels: Mapping[str, Mapping[str, int]], results: Mapping[str, StageResult], path: str | Path
+) -> None:
+    """Save recall@k curves and nDCG@10 bars, one per stage, to an image file."""
+    require("matplotlib", "eval").use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    names = [f"recall@{cutoff}" for cutoff in RECALL_CUTOFFS]
+    for stage, result in results.items():
+        recall = metrics(qrels, result.run, names)
+        left.plot(RECALL_CUTOFFS, [recall[name] for name in names], marker="o", label=stage)
+    left.set(xscale="log", xlabel="k", ylabel="recall@k", title="Recall@k", ylim=(0, 1))
+    left.legend()
+    stages = list(results)
+    right.bar(stages, [results[stage].metrics["ndcg@10"] for stage in stages])
+    right.set(ylabel="nDCG@10", title="nDCG@10", ylim=(0, 1))
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
