@@ -8,16 +8,16 @@ TORCH ?= torch==2.13.0
 DB ?= .crossrank
 QUESTION ?= How do I leave a loop early?
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint bench dataset clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml integrations/*/pyproject.toml Makefile
+$(VENV)/.installed: pyproject.toml integrations/*/pyproject.toml benchmarks/requirements.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[test,eval]" -e integrations/llama-index \
-		-e "integrations/langchain[test]"
+		-e "integrations/langchain[test]" -r benchmarks/requirements.txt
 	touch $@
 
 demo: install
@@ -35,6 +35,19 @@ lint: install
 
 test: lint
 	$(BIN)/python -m pytest -ra
+
+# Figures and ratios against the frameworks' own rerankers and indexers (minutes on 2 cores).
+bench: install
+	cd benchmarks && ../$(BIN)/python rerank_cost.py
+	cd benchmarks && ../$(BIN)/python indexing.py
+	cd benchmarks && ../$(BIN)/python query_latency.py --chunks 10000
+	cd benchmarks && ../$(BIN)/python query_latency.py --chunks 100000
+
+# The Python-docs dev set (BEIR format) and its dense baseline (embeds ~15k chunks: ~20 min).
+dataset: install
+	$(BIN)/python benchmarks/datasets/python_docs.py benchmarks/.cache/python-docs
+	$(BIN)/crossrank eval --dataset benchmarks/.cache/python-docs --no-rerank \
+		--db benchmarks/.cache/python-docs-db
 
 clean:
 	rm -rf $(VENV) $(DB) demo-docs

@@ -100,7 +100,9 @@ def build(sources: Path, out: Path, words: int = 150) -> dict[str, int]:
             title = title or clean(heading)
             pieces = passages(body, words)
             ids = [f"{name}#{n}.{i}" for i in range(len(pieces))]
-            corpus += [{"_id": i, "title": title, "text": p} for i, p in zip(ids, pieces, strict=True)]
+            corpus += [
+                {"_id": i, "title": title, "text": p} for i, p in zip(ids, pieces, strict=True)
+            ]
             if is_faq and heading.endswith("?") and pieces:
                 qid = f"{name}#{n}"
                 queries.append({"_id": qid, "text": heading})

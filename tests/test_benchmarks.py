@@ -1,0 +1,75 @@
+"""Smoke runs of the benchmark scripts (the real figures come from `make bench`)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+pytestmark = pytest.mark.slow
+
+
+def run(script: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, script, *args],
+        cwd=BENCHMARKS,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_rerank_cost_smoke():
+    out = run("rerank_cost.py", "--candidates", "8", "--repeats", "1")
+    assert "LlamaIndex SentenceTransformerRerank" in out and "x crossrank's time" in out
+    assert out.count("top-5 agreement") == 2
+
+
+def test_indexing_smoke():
+    out = run("indexing.py", "--chunks", "16", "--repeats", "1")
+    assert "passages/s" in out and "crossrank / LlamaIndex" in out
+
+
+def test_query_latency_smoke():
+    out = run(
+        "query_latency.py",
+        "--chunks",
+        "300",
+        "--queries",
+        "2",
+        "--rerank-queries",
+        "1",
+        "--fetch-k",
+        "5",
+    )
+    assert "retrieve k=5: p50" in out and "peak RSS" in out
+
+
+def test_python_docs_dataset_builder(tmp_path: Path):
+    faq = tmp_path / "src" / "faq"
+    faq.mkdir(parents=True)
+    (faq / "general.rst.txt").write_text(
+        "===========\nGeneral FAQ\n===========\n\n"
+        "Why is the sky blue?\n--------------------\n\n"
+        "Rayleigh scattering of sunlight by the :term:`molecules <molecule>` of air.\n\n"
+        "Background\n----------\n\nThe atmosphere is mostly nitrogen and oxygen gas.\n"
+    )
+    (tmp_path / "src" / "other.rst.txt").write_text(
+        "Other\n=====\n\nA distractor passage about `Python <https://python.org>`_ itself.\n"
+    )
+    out = run("datasets/python_docs.py", str(tmp_path / "out"), "--sources", str(tmp_path / "src"))
+    assert "3 passages, 1 queries, 1 qrels" in out
+    from crossrank.evaluate import load_beir
+
+    data = load_beir(tmp_path / "out")
+    [(qid, question)] = data.queries.items()
+    assert question == "Why is the sky blue?"
+    [relevant] = data.qrels[qid]
+    assert data.corpus[relevant][1] == "Rayleigh scattering of sunlight by the molecules of air."
+    assert question not in data.corpus[relevant][1]
+    texts = [text for _, text in data.corpus.values()]
+    assert "A distractor passage about Python itself." in texts
