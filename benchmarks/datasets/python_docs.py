@@ -31,7 +31,10 @@ DIRECTIVE = re.compile(r"^\s*(\.\. [\w:-]+::.*|\.\. _[^:]+:|\.\. \|.*|:\w+: .*)$
 
 def fetch_sources(workdir: Path) -> Path:
     """Download python3.11-doc with apt and unpack its reST sources; return their folder."""
-    subprocess.run(["apt-get", "download", "python3.11-doc"], cwd=workdir, check=True)
+    download = ["apt-get", "download", "python3.11-doc"]
+    if subprocess.run(download, cwd=workdir).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], check=True)  # a fresh machine's lists
+        subprocess.run(download, cwd=workdir, check=True)
     [deb] = workdir.glob("python3.11-doc_*.deb")
     subprocess.run(["dpkg-deb", "-x", str(deb), str(workdir / "pkg")], check=True)
     return workdir / "pkg/usr/share/doc/python3.11/html/_sources"
