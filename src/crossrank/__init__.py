@@ -1,7 +1,13 @@
 """crossrank: bi-encoder retrieval over Chroma, then cross-encoder reranking."""
 
 from .encoder import Encoder
-from .errors import CollectionMismatchError, CrossRankError, IngestError, ModelNotFoundError
+from .errors import (
+    CollectionMismatchError,
+    CrossRankError,
+    IngestError,
+    ModelNotFoundError,
+    StoreError,
+)
 from .hit import Chunk, Hit
 from .pipeline import Pipeline
 from .reranker import Reranker
@@ -19,5 +25,6 @@ __all__ = [
     "Pipeline",
     "Reranker",
     "Store",
+    "StoreError",
 ]
 __version__ = "0.1.0"

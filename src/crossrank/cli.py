@@ -78,6 +78,13 @@ def cli() -> None:
     show_default=True,
     help="Tokens shared by consecutive chunks.",
 )
+@click.option(
+    "--max-file-mb",
+    type=click.FloatRange(min=0, min_open=True),
+    default=50.0,
+    show_default=True,
+    help="Larger files are skipped with a warning.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def index(
     paths: tuple[str, ...],
@@ -87,12 +94,17 @@ def index(
     device: str | None,
     chunk_size: int | None,
     chunk_overlap: int,
+    max_file_mb: float,
     quiet: bool,
 ) -> None:
     """Index files and folders of .txt, .md, .rst and .html."""
     store = _store(db, collection, model, device)
     report = store.index(
-        paths, chunk_size=chunk_size, chunk_overlap=chunk_overlap, progress=not quiet
+        paths,
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        max_file_mb=max_file_mb,
+        progress=not quiet,
     )
     click.echo(
         f"indexed {report.files} files: {report.chunks} chunks, {report.embedded} embedded, "

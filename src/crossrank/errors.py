@@ -17,3 +17,7 @@ class CollectionMismatchError(CrossRankError, ValueError):
 
 class IngestError(CrossRankError, ValueError):
     """A file or folder could not be read or holds nothing to index."""
+
+
+class StoreError(CrossRankError, OSError):
+    """The Chroma database cannot be opened or written."""

@@ -15,16 +15,21 @@ from .hit import Chunk
 logger = logging.getLogger(__name__)
 
 SUFFIXES = frozenset({".txt", ".md", ".rst", ".html", ".htm"})
+MAX_FILE_MB = 50.0
 
 
 def find_files(paths: Iterable[str | Path]) -> list[Path]:
     """Expand files and folders into the sorted list of supported files under them."""
+    paths = list(paths)
     found: list[Path] = []
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
+            # Dangling links are kept so that reading them reports them instead of hiding them.
             found.extend(
-                p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in SUFFIXES
+                p
+                for p in sorted(path.rglob("*"))
+                if (p.is_file() or p.is_symlink()) and p.suffix.lower() in SUFFIXES
             )
         elif path.is_file():
             if path.suffix.lower() not in SUFFIXES:
@@ -41,14 +46,29 @@ def _names() -> str:
     return "/".join(sorted(SUFFIXES))
 
 
-def read_text(path: Path) -> str:
-    """The text of a file; HTML is reduced to its visible text."""
+def read_text(path: Path, max_mb: float = MAX_FILE_MB) -> str:
+    """The text of a file; HTML is reduced to its visible text.
+
+    Raises:
+        IngestError: The file cannot be read, is larger than ``max_mb``, is not UTF-8,
+            is binary (holds NUL bytes) or holds no text.
+    """
     try:
+        size = path.stat().st_size
+        if size > max_mb * 2**20:
+            raise IngestError(
+                f"{path}: {size / 2**20:.0f} MB is over the {max_mb:g} MB limit per file "
+                "(raise it with max_file_mb / --max-file-mb)"
+            )
         raw = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise IngestError(f"{path}: not UTF-8 text ({error.reason})") from error
     except OSError as error:
         raise IngestError(f"{path}: cannot read ({error.strerror})") from error
+    if "\x00" in raw:
+        raise IngestError(f"{path}: binary file (holds NUL bytes), not text")
+    if not raw.strip():
+        raise IngestError(f"{path}: empty file, nothing to index")
     if path.suffix.lower() in {".html", ".htm"}:
         from bs4 import BeautifulSoup
 
@@ -75,10 +95,23 @@ def chunk_document(source: str, text: str, tokenizer: Any, size: int, overlap: i
     return chunks
 
 
-def iter_documents(paths: Iterable[str | Path]) -> Iterator[tuple[str, str]]:
-    """``(source, text)`` for each supported file; unreadable files are skipped with a warning."""
-    for path in find_files(paths):
+def iter_documents(
+    paths: Iterable[str | Path], max_file_mb: float = MAX_FILE_MB
+) -> Iterator[tuple[str, str]]:
+    """``(source, text)`` for each supported file.
+
+    A file that cannot be used (see :func:`read_text`) is skipped with a warning; when no
+    file can be used at all, :class:`IngestError` says so.
+    """
+    files = find_files(paths)
+    read = 0
+    for path in files:
         try:
-            yield str(path), read_text(path)
+            text = read_text(path, max_file_mb)
         except IngestError as error:
             logger.warning("skipping %s", error)
+            continue
+        read += 1
+        yield str(path), text
+    if not read:
+        raise IngestError(f"none of the {len(files)} files found could be indexed (see warnings)")

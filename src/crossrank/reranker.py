@@ -178,10 +178,7 @@ class Reranker:
             threshold: Drop texts scoring below this value in [0, 1].
         """
         check_cutoffs(top_n, threshold)
-        scores = self.score(query, texts)
-        order = sorted(range(len(scores)), key=lambda i: -scores[i])
-        ranked = [(i, scores[i]) for i in order if threshold is None or scores[i] >= threshold]
-        return ranked[:top_n] if top_n is not None else ranked
+        return select(self.score(query, texts), top_n=top_n, threshold=threshold)
 
     def rerank(
         self,
@@ -198,6 +195,16 @@ class Reranker:
         """
         ranked = self.rank(query, [hit.text for hit in hits], top_n=top_n, threshold=threshold)
         return [replace(hits[i], rerank_score=score) for i, score in ranked]
+
+
+def select(
+    scores: Sequence[float], *, top_n: int | None = None, threshold: float | None = None
+) -> list[tuple[int, float]]:
+    """``(index, score)`` best first (ties keep input order), cut by threshold and top_n."""
+    check_cutoffs(top_n, threshold)
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])
+    ranked = [(i, scores[i]) for i in order if threshold is None or scores[i] >= threshold]
+    return ranked[:top_n] if top_n is not None else ranked
 
 
 def check_cutoffs(top_n: int | None, threshold: float | None) -> None:
@@ -222,4 +229,4 @@ def _calibrate(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-logits))
 
 
-__all__ = ["Reranker", "check_cutoffs"]
+__all__ = ["Reranker", "check_cutoffs", "select"]

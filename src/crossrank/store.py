@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .encoder import Encoder
-from .errors import CollectionMismatchError
+from .errors import CollectionMismatchError, StoreError
 from .hit import Chunk, Hit
 from .ingest import chunk_document, iter_documents
 
@@ -132,6 +132,7 @@ class Store:
         *,
         chunk_size: int | None = None,
         chunk_overlap: int = 32,
+        max_file_mb: float = 50.0,
         progress: bool = False,
     ) -> IndexReport:
         """Index files and folders (.txt, .md, .rst, .html), embedding only what changed.
@@ -143,13 +144,14 @@ class Store:
             paths: Files and folders; folders are searched recursively.
             chunk_size: Tokens per chunk; None fills the bi-encoder's max_seq_length.
             chunk_overlap: Tokens shared by consecutive chunks.
+            max_file_mb: Larger files are skipped with a warning.
             progress: Show a progress bar.
         """
         tokenizer = self.encoder.model.tokenizer
         size = chunk_size or self.encoder.max_length - tokenizer.num_special_tokens_to_add()
         files = removed = 0
         chunks: list[Chunk] = []
-        for source, text in iter_documents(paths):
+        for source, text in iter_documents(paths, max_file_mb):
             files += 1
             document = chunk_document(source, text, tokenizer, size, chunk_overlap)
             removed += self._drop_stale(source, {chunk.id for chunk in document})
@@ -229,4 +231,9 @@ def _make_client(
         return chromadb.HttpClient(host=host, port=port, headers=dict(headers or {}))
     if in_memory:
         return chromadb.EphemeralClient()
-    return chromadb.PersistentClient(path=str(path))
+    if path.exists() and not path.is_dir():
+        raise StoreError(f"{path} is a file, not a database folder: pass a folder path")
+    try:
+        return chromadb.PersistentClient(path=str(path))
+    except Exception as error:  # chromadb raises bare Exceptions from its Rust core
+        raise StoreError(f"cannot open the Chroma database at {path}: {error}") from error
