@@ -4,7 +4,6 @@ docs/bad-input.md lists the cases with what each returns.
 """
 
 import logging
-import os
 import uuid
 from pathlib import Path
 
@@ -189,13 +188,22 @@ def test_database_path_that_is_a_file(tmp_path, tiny_encoder_path):
     assert path.read_text() == "not a database"  # left as it was
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through read-only permissions")
-def test_read_only_database_folder(tmp_path, tiny_encoder_path):
-    store = _store(tiny_encoder_path, tmp_path / "db")
+def test_read_only_database(tmp_path, tiny_encoder_path):
+    import subprocess
+
+    db = tmp_path / "db"
+    store = _store(tiny_encoder_path, db)
     store.index([_folder(tmp_path, good_txt=GOOD)])
-    os.chmod(tmp_path / "db", 0o500)
+    # Root writes through file permissions, so make the folder a read-only mount instead.
+    if subprocess.run(["mount", "--bind", str(db), str(db)], capture_output=True).returncode:
+        pytest.skip("cannot bind-mount here")
     try:
-        with pytest.raises(StoreError):
-            Store(tmp_path / "db", "other", Encoder(tiny_encoder_path)).count()
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(db)], check=True)
+        reader = Store(db, store.collection_name, Encoder(tiny_encoder_path))
+        assert len(reader.search("rivers", k=3)) == 1  # reading still works
+        (tmp_path / "docs" / "new.txt").write_bytes(b"A second document, about mountains.")
+        with pytest.raises(StoreError, match="cannot write to the Chroma database"):
+            reader.index([tmp_path / "docs"])
     finally:
-        os.chmod(tmp_path / "db", 0o700)
+        subprocess.run(["umount", str(db)], check=True)
+    assert store.count() == 1  # nothing lost

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,12 +118,14 @@ class Store:
         with tqdm(total=len(todo), unit="chunk", desc="embedding", disable=not progress) as bar:
             for begin in range(0, len(todo), step):
                 batch = todo[begin : begin + step]
-                self.collection.upsert(
-                    ids=[chunk.id for chunk in batch],
-                    embeddings=self.encoder.embed([chunk.text for chunk in batch]),
-                    documents=[chunk.text for chunk in batch],
-                    metadatas=[chunk.metadata for chunk in batch],
-                )
+                embeddings = self.encoder.embed([chunk.text for chunk in batch])
+                with self._writing():
+                    self.collection.upsert(
+                        ids=[chunk.id for chunk in batch],
+                        embeddings=embeddings,
+                        documents=[chunk.text for chunk in batch],
+                        metadatas=[chunk.metadata for chunk in batch],
+                    )
                 bar.update(len(batch))
         return len(todo)
 
@@ -170,7 +173,20 @@ class Store:
         """Remove chunks by id."""
         step = self._client.get_max_batch_size()
         for begin in range(0, len(ids), step):
-            self.collection.delete(ids=list(ids[begin : begin + step]))
+            with self._writing():
+                self.collection.delete(ids=list(ids[begin : begin + step]))
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        from chromadb.errors import InternalError
+
+        try:
+            yield
+        except InternalError as error:
+            raise StoreError(
+                f"cannot write to the Chroma database at {self.path} ({error}): is it "
+                "read-only, full, or locked?"
+            ) from error
 
     def _existing_ids(self, ids: Sequence[str]) -> list[str]:
         step = self._client.get_max_batch_size()
