@@ -67,6 +67,7 @@ def resolve(name: str, kind: str) -> tuple[str, bool]:
     """
     path = Path(name).expanduser()
     if path.is_dir():
+        _check_contained(path, kind)
         return str(path), True
     if path.exists() or _looks_like_path(name):
         raise ModelNotFoundError(f"{kind} model folder {name!r} does not exist or is not a folder")
@@ -88,6 +89,25 @@ def resolve(name: str, kind: str) -> tuple[str, bool]:
             "folder instead."
         )
     return name, False
+
+
+def _check_contained(folder: Path, kind: str) -> None:
+    """Refuse a sentence-transformers folder whose modules point outside of it."""
+    modules = folder / "modules.json"
+    if not modules.is_file():
+        return
+    try:
+        entries = json.loads(modules.read_text(encoding="utf-8"))
+        paths = [str(entry.get("path", "")) for entry in entries]
+    except (OSError, ValueError, AttributeError) as error:
+        raise ModelNotFoundError(f"{kind} model {folder}: unreadable modules.json") from error
+    root = folder.resolve()
+    for module in paths:
+        if not (root / module).resolve().is_relative_to(root):
+            raise ModelNotFoundError(
+                f"{kind} model {folder}: modules.json points outside the folder ({module!r}); "
+                "refusing to load it"
+            )
 
 
 def _key(value: Any) -> str:
