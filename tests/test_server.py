@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from crossrank import Chunk, Encoder, Store
+from crossrank import Chunk, Encoder, Store, StoreError
 from crossrank.ingest import chunk_id
 
 pytestmark = pytest.mark.slow
@@ -59,3 +59,61 @@ def test_index_and_search_through_a_server(chroma_server: int, tiny_encoder_path
     hits = store.search("cats purr on the sofa", k=2)
     assert hits[0].text == "cats purr on the sofa"
     assert hits[0].retrieval_score == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.fixture
+def token_proxy(chroma_server: int):
+    """A loopback proxy in front of the server that demands a bearer token, as deployments do."""
+    import http.client
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Proxy(BaseHTTPRequestHandler):
+        def _forward(self) -> None:
+            if self.headers.get("Authorization") != "Bearer s3cret":
+                self.send_response(401)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            upstream = http.client.HTTPConnection("127.0.0.1", chroma_server, timeout=30)
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+            upstream.request(self.command, self.path, body=body, headers=headers)
+            reply = upstream.getresponse()
+            data = reply.read()
+            self.send_response(reply.status)
+            for key, value in reply.getheaders():
+                if key.lower() not in {"transfer-encoding", "content-length", "connection"}:
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _forward
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+def test_auth_header_reaches_the_server(token_proxy: int, tiny_encoder_path: str):
+    def store(headers):
+        return Store(
+            collection=f"auth{uuid.uuid4().hex[:8]}",
+            encoder=Encoder(tiny_encoder_path),
+            host="127.0.0.1",
+            port=token_proxy,
+            headers=headers,
+        )
+
+    authorized = store({"Authorization": "Bearer s3cret"})
+    chunk = Chunk(chunk_id("a.txt", 0, "guarded text"), "guarded text", "a.txt", 0, 0, 12)
+    assert authorized.add([chunk]) == 1
+    assert authorized.search("guarded text", k=1)[0].id == chunk.id
+    with pytest.raises(StoreError, match="cannot use the Chroma server"):
+        store({"Authorization": "Bearer wrong"}).count()

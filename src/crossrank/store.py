@@ -244,7 +244,10 @@ def _make_client(
     # Default settings on purpose: chromadb allows one in-memory system per process, and
     # it refuses a second client with other settings (e.g. a user's plain EphemeralClient).
     if host:
-        return chromadb.HttpClient(host=host, port=port, headers=dict(headers or {}))
+        try:
+            return chromadb.HttpClient(host=host, port=port, headers=dict(headers or {}))
+        except Exception as error:  # connection refused, 401/403 from an auth proxy...
+            raise StoreError(f"cannot use the Chroma server at {host}:{port}: {error}") from error
     if in_memory:
         return chromadb.EphemeralClient()
     if path.exists() and not path.is_dir():
