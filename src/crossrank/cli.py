@@ -43,6 +43,11 @@ def _store_options(db: str | None = DEFAULT_DB) -> Any:
         ),
         click.option("--device", default=None, help="cpu, cuda, mps... (default: best found)."),
     ]
+    return _all(options)
+
+
+def _all(options: list[Any]) -> Any:
+    """One decorator applying several click options, in the order listed."""
 
     def decorate(command: Any) -> Any:
         for option in reversed(options):
@@ -112,8 +117,8 @@ def index(
     )
 
 
-def _reranker_options(command: Any) -> Any:
-    options = [
+_reranker_options = _all(
+    [
         click.option(
             "--k",
             "k",
@@ -144,9 +149,7 @@ def _reranker_options(command: Any) -> Any:
             help="Cross-encoder tokens per pair (default: the model's).",
         ),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+)
 
 
 def _reranker(
