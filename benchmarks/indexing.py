@@ -38,7 +38,7 @@ def main() -> None:
     chunks = [
         chunk
         for name in sorted(topics)
-        for chunk in chunk_document(name, topics[name], tokenizer, 254, 32)
+        for chunk in chunk_document(name, topics[name], tokenizer, encoder.chunk_tokens, 32)
     ][: args.chunks]
     client = chromadb.EphemeralClient()
 
@@ -61,7 +61,7 @@ def main() -> None:
 
     ours = median_seconds(crossrank_index, args.repeats)
     theirs = median_seconds(llama_index, args.repeats)
-    print(f"{len(chunks)} chunks of <=254 tokens, median of {args.repeats} runs")
+    print(f"{len(chunks)} chunks of <={encoder.chunk_tokens} tokens, median of {args.repeats} runs")
     print(f"crossrank Store.add                     {len(chunks) / ours:7.1f} passages/s")
     print(f"LlamaIndex VectorStoreIndex + Chroma    {len(chunks) / theirs:7.1f} passages/s")
     print(f"crossrank / LlamaIndex                  {theirs / ours:7.2f}x")

@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from crossrank import Encoder, ModelNotFoundError, Reranker, Store
+from crossrank import ModelNotFoundError, Reranker, Store
 
 from sample_corpus import write_corpus
 
@@ -31,7 +31,7 @@ def setup(description: str) -> tuple[list[str], Store, Reranker | None]:
     if args.docs is None:
         write_corpus(docs)
 
-    store = Store(args.db, "rag", Encoder(args.model) if args.model else None)
+    store = Store(args.db, "rag", args.model)  # None: the default all-MiniLM-L6-v2
     report = store.index([docs])  # incremental: an unchanged folder embeds nothing
     print(f"index: {report.files} files, {report.chunks} chunks ({report.embedded} new)")
     try:

@@ -44,12 +44,10 @@ def _index_command(corpus: Path, db: Path, model: str) -> list[str]:
 
 def _expected_ids(corpus: Path, model: str) -> set[str]:
     encoder = Encoder(model)
-    tokenizer = encoder.model.tokenizer
-    size = encoder.max_length - tokenizer.num_special_tokens_to_add()
     return {
         chunk.id
         for source, text in iter_documents([corpus])
-        for chunk in chunk_document(source, text, tokenizer, size, 32)
+        for chunk in chunk_document(source, text, encoder.model.tokenizer, encoder.chunk_tokens, 32)
     }
 
 

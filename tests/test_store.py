@@ -115,3 +115,9 @@ def test_unknown_embedding_model_fails_clearly(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelNotFoundError, match="embedding model 'nobody/no-such-encoder'"):
         Encoder("nobody/no-such-encoder").load()
+
+
+def test_encoder_may_be_given_by_name(tiny_encoder_path: str):
+    store = Store(collection=f"n{uuid.uuid4().hex[:8]}", encoder=tiny_encoder_path, in_memory=True)
+    assert isinstance(store.encoder, Encoder) and store.encoder.model_name == tiny_encoder_path
+    assert store.encoder.chunk_tokens == store.encoder.max_length - 2  # [CLS] and [SEP]

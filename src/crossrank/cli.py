@@ -14,6 +14,7 @@ import click
 from ._models import DEFAULT_ENCODER, DEFAULT_RERANKER
 from .encoder import Encoder
 from .errors import CrossRankError, ModelNotFoundError
+from .ingest import MAX_FILE_MB
 from .reranker import Reranker
 from .store import DEFAULT_COLLECTION, DEFAULT_DB, Store
 
@@ -86,7 +87,7 @@ def cli() -> None:
 @click.option(
     "--max-file-mb",
     type=click.FloatRange(min=0, min_open=True),
-    default=50.0,
+    default=MAX_FILE_MB,
     show_default=True,
     help="Larger files are skipped with a warning.",
 )

@@ -89,6 +89,11 @@ class Encoder:
         """Tokens the model reads per passage, special tokens included."""
         return int(self.model.max_seq_length or 512)
 
+    @property
+    def chunk_tokens(self) -> int:
+        """Content tokens that fit in one passage: ``max_length`` less the special tokens."""
+        return self.max_length - self.model.tokenizer.num_special_tokens_to_add()
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed passages into a ``(len(texts), dimension)`` float32 array of unit vectors."""
         if not texts:

@@ -78,8 +78,7 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 
 def index_corpus(store: Store, dataset: Dataset, *, progress: bool = False) -> int:
     """Chunk and embed the corpus into ``store``; each chunk's ``source`` is its document id."""
-    tokenizer = store.encoder.model.tokenizer
-    size = store.encoder.max_length - tokenizer.num_special_tokens_to_add()
+    tokenizer, size = store.encoder.model.tokenizer, store.encoder.chunk_tokens
     chunks: list[Chunk] = []
     for doc_id, (title, text) in dataset.corpus.items():
         chunks.extend(chunk_document(doc_id, f"{title}\n{text}".strip(), tokenizer, size, 32))

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._models import DEFAULT_ENCODER
 from .encoder import Encoder
 from .errors import CollectionMismatchError, StoreError
 from .hit import Chunk, Hit
-from .ingest import chunk_document, iter_documents
+from .ingest import MAX_FILE_MB, chunk_document, iter_documents
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ class Store:
     Args:
         path: Directory of the embedded database.
         collection: Collection name (3+ characters, Chroma's rule).
-        encoder: The bi-encoder; defaults to all-MiniLM-L6-v2.
+        encoder: The bi-encoder, or a model name or folder for one; defaults to
+            all-MiniLM-L6-v2.
         in_memory: Keep everything in memory (nothing written to disk).
         host: Chroma server host; when set, ``path`` is ignored.
         port: Chroma server port.
@@ -60,7 +62,7 @@ class Store:
         self,
         path: str | Path = DEFAULT_DB,
         collection: str = DEFAULT_COLLECTION,
-        encoder: Encoder | None = None,
+        encoder: Encoder | str | None = None,
         *,
         in_memory: bool = False,
         host: str | None = None,
@@ -72,7 +74,9 @@ class Store:
             raise ValueError(f"collection name {collection!r} is too short: Chroma needs 3+")
         self.path = Path(path)
         self.collection_name = collection
-        self.encoder = encoder or Encoder()
+        self.encoder = (
+            encoder if isinstance(encoder, Encoder) else Encoder(encoder or DEFAULT_ENCODER)
+        )
         self._client = client or _make_client(self.path, in_memory, host, port, headers)
         self._collection: Any = None
 
@@ -135,7 +139,7 @@ class Store:
         *,
         chunk_size: int | None = None,
         chunk_overlap: int = 32,
-        max_file_mb: float = 50.0,
+        max_file_mb: float = MAX_FILE_MB,
         progress: bool = False,
     ) -> IndexReport:
         """Index files and folders (.txt, .md, .rst, .html), embedding only what changed.
@@ -151,7 +155,7 @@ class Store:
             progress: Show a progress bar.
         """
         tokenizer = self.encoder.model.tokenizer
-        size = chunk_size or self.encoder.max_length - tokenizer.num_special_tokens_to_add()
+        size = chunk_size or self.encoder.chunk_tokens
         files = removed = 0
         chunks: list[Chunk] = []
         for source, text in iter_documents(paths, max_file_mb):

@@ -13,7 +13,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, model_validator
 
-from crossrank import Encoder, Hit, Pipeline, Reranker, Store
+from crossrank import Hit, Pipeline, Reranker, Store
 from crossrank.store import DEFAULT_COLLECTION, DEFAULT_DB
 
 
@@ -59,11 +59,10 @@ class CrossRankRetriever(BaseRetriever):
             if key in values
         }
         if values.get("store") is None:
-            model = opening.pop("model", None)
             values["store"] = Store(
                 opening.pop("path", DEFAULT_DB),
                 opening.pop("collection", DEFAULT_COLLECTION),
-                Encoder(model) if model else None,
+                opening.pop("model", None),
                 **opening,
             )
         elif opening:

@@ -11,7 +11,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from llama_index.core.vector_stores.types import MetadataFilters
 from llama_index.vector_stores.chroma.base import _to_chroma_filter
 
-from crossrank import Encoder, Hit, Pipeline, Reranker, Store
+from crossrank import Hit, Pipeline, Reranker, Store
 from crossrank.store import DEFAULT_COLLECTION, DEFAULT_DB
 
 # crossrank's bookkeeping stays out of what embedders and LLMs read; "source" is useful to
@@ -61,8 +61,7 @@ class CrossRankRetriever(BaseRetriever):
         verbose: bool = False,
     ) -> None:
         if store is None:
-            encoder = Encoder(model) if model else None
-            store = Store(path, collection, encoder, host=host, port=port, headers=headers)
+            store = Store(path, collection, model, host=host, port=port, headers=headers)
         if isinstance(reranker, str):
             reranker = Reranker(reranker)
         self.pipeline = Pipeline(store, reranker, fetch_k=fetch_k, top_n=k, threshold=threshold)
