@@ -22,6 +22,7 @@ DEFAULT_RERANKER = "cross-encoder/ms-marco-MiniLM-L-6-v2"
 T = TypeVar("T")
 _cache: dict[tuple[Any, ...], Any] = {}
 _lock = threading.Lock()
+_model_locks: dict[int, threading.RLock] = {}
 
 
 def auto_device(device: str | None = None) -> str:
@@ -120,8 +121,19 @@ def shared(key: tuple[Any, ...], load: Callable[[], T]) -> T:
     with _lock:
         if key not in _cache:
             logger.info("loading model %s", key)
-            _cache[key] = load()
+            model = load()
+            _cache[key] = model
+            _model_locks[id(model)] = threading.RLock()
         return _cache[key]  # type: ignore[no-any-return]
+
+
+def lock(model: Any) -> threading.RLock:
+    """The lock to hold while using a shared ``model`` or its tokenizer.
+
+    Fast tokenizers keep their padding and truncation settings as state, so two threads
+    tokenizing through one model at once can corrupt each other's batches.
+    """
+    return _model_locks[id(model)]
 
 
 def load_error(kind: str, name: str, error: Exception) -> ModelNotFoundError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +78,11 @@ class Encoder:
         return model
 
     @property
+    def lock(self) -> threading.RLock:
+        """Hold this while using the model or its tokenizer from several threads."""
+        return _models.lock(self.model)
+
+    @property
     def dimension(self) -> int:
         """Length of the embedding vectors."""
         dimension = self.model.get_embedding_dimension()
@@ -98,13 +104,14 @@ class Encoder:
         """Embed passages into a ``(len(texts), dimension)`` float32 array of unit vectors."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        with self.lock:
+            vectors = self.model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_query(self, query: str) -> np.ndarray:

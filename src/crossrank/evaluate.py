@@ -80,8 +80,10 @@ def index_corpus(store: Store, dataset: Dataset, *, progress: bool = False) -> i
     """Chunk and embed the corpus into ``store``; each chunk's ``source`` is its document id."""
     tokenizer, size = store.encoder.model.tokenizer, store.encoder.chunk_tokens
     chunks: list[Chunk] = []
-    for doc_id, (title, text) in dataset.corpus.items():
-        chunks.extend(chunk_document(doc_id, f"{title}\n{text}".strip(), tokenizer, size, 32))
+    with store.encoder.lock:
+        for doc_id, (title, text) in dataset.corpus.items():
+            text = f"{title}\n{text}".strip()
+            chunks.extend(chunk_document(doc_id, text, tokenizer, size, 32))
     return store.add(chunks, progress=progress)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -96,6 +97,11 @@ class Reranker:
         return model
 
     @property
+    def lock(self) -> threading.RLock:
+        """Hold this while using the model or its tokenizer from several threads."""
+        return _models.lock(self.model)
+
+    @property
     def max_length(self) -> int:
         """Tokens per query-passage pair, special tokens included."""
         return int(self.model.max_seq_length or 512)
@@ -106,7 +112,8 @@ class Reranker:
         A passage that fits is one span covering all of it; a longer one is cut into
         windows sharing ``window_overlap`` tokens, together covering all of it.
         """
-        return self._windows(text, self._passage_budget(query))
+        with self.lock:
+            return self._windows(text, self._passage_budget(query))
 
     def _passage_budget(self, query: str) -> int:
         tokenizer = self.model.tokenizer
@@ -126,6 +133,10 @@ class Reranker:
             raise ValueError("query is empty: pass a question or search text")
         if not texts:
             return []
+        with self.lock:
+            return self._score(query, texts)
+
+    def _score(self, query: str, texts: Sequence[str]) -> list[float]:
         query = self._fit_query(query)
         budget = self._passage_budget(query)
         pairs: list[tuple[str, str]] = []

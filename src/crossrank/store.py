@@ -160,7 +160,8 @@ class Store:
         chunks: list[Chunk] = []
         for source, text in iter_documents(paths, max_file_mb):
             files += 1
-            document = chunk_document(source, text, tokenizer, size, chunk_overlap)
+            with self.encoder.lock:
+                document = chunk_document(source, text, tokenizer, size, chunk_overlap)
             removed += self._drop_stale(source, {chunk.id for chunk in document})
             chunks.extend(document)
         embedded = self.add(chunks, progress=progress)
