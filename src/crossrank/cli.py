@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ._models import DEFAULT_ENCODER, DEFAULT_RERANKER
+from ._models import DEFAULT_ENCODER, DEFAULT_RERANKER, PRECISIONS
 from .encoder import Encoder
 from .errors import CrossRankError, ModelNotFoundError
 from .ingest import MAX_FILE_MB
@@ -43,6 +43,14 @@ def _store_options(db: str | None = DEFAULT_DB) -> Any:
             help="Bi-encoder name or local folder.",
         ),
         click.option("--device", default=None, help="cpu, cuda, mps... (default: best found)."),
+        click.option(
+            "--precision",
+            type=click.Choice(PRECISIONS),
+            default="auto",
+            show_default=True,
+            help="Model precision: fp32 is exact, bf16/fp16 fast; auto is fp16/bf16 on a GPU, "
+            "fp32 on a CPU.",
+        ),
     ]
     return _all(options)
 
@@ -58,8 +66,8 @@ def _all(options: list[Any]) -> Any:
     return decorate
 
 
-def _store(db: str, collection: str, model: str, device: str | None) -> Store:
-    return Store(db, collection, Encoder(model, device=device))
+def _store(db: str, collection: str, model: str, device: str | None, precision: str) -> Store:
+    return Store(db, collection, Encoder(model, device=device, precision=precision))
 
 
 @click.group()
@@ -98,13 +106,14 @@ def index(
     collection: str,
     model: str,
     device: str | None,
+    precision: str,
     chunk_size: int | None,
     chunk_overlap: int,
     max_file_mb: float,
     quiet: bool,
 ) -> None:
     """Index files and folders of .txt, .md, .rst and .html."""
-    store = _store(db, collection, model, device)
+    store = _store(db, collection, model, device, precision)
     report = store.index(
         paths,
         chunk_size=chunk_size,
@@ -154,13 +163,20 @@ _reranker_options = _all(
 
 
 def _reranker(
-    no_rerank: bool, name: str, device: str | None, batch_size: int, max_length: int | None
+    no_rerank: bool,
+    name: str,
+    device: str | None,
+    precision: str,
+    batch_size: int,
+    max_length: int | None,
 ) -> Reranker | None:
     """The loaded cross-encoder, or None (said in one line) when it cannot be loaded."""
     if no_rerank:
         return None
     try:
-        return Reranker(name, device=device, batch_size=batch_size, max_length=max_length).load()
+        return Reranker(
+            name, device=device, precision=precision, batch_size=batch_size, max_length=max_length
+        ).load()
     except ModelNotFoundError as error:
         click.echo(
             f"crossrank: no reranking ({error}); set --reranker or CROSSRANK_RERANKER to a "
@@ -190,6 +206,7 @@ def ask(
     collection: str,
     model: str,
     device: str | None,
+    precision: str,
     k: int,
     no_rerank: bool,
     reranker: str,
@@ -202,13 +219,13 @@ def ask(
     """Answer QUESTION with the best passages: retrieve K, rerank, show TOP_N."""
     if not question.strip():
         raise click.BadParameter("the question is empty", param_hint="QUESTION")
-    store = _store(db, collection, model, device)
+    store = _store(db, collection, model, device, precision)
     if store.count() == 0:
         raise click.ClickException(
             f"collection {collection!r} at {db} is empty: run `crossrank index PATH` first"
         )
     hits = store.search(question, max(k, top_n))
-    cross = _reranker(no_rerank, reranker, device, batch_size, max_length)
+    cross = _reranker(no_rerank, reranker, device, precision, batch_size, max_length)
     if cross is not None:
         hits = cross.rerank(question, hits, threshold=threshold)
     hits = hits[:top_n]
@@ -249,6 +266,7 @@ def evaluate_command(
     collection: str,
     model: str,
     device: str | None,
+    precision: str,
     k: int,
     no_rerank: bool,
     reranker: str,
@@ -266,9 +284,9 @@ def evaluate_command(
     from . import evaluate as ev
 
     data = ev.load_beir(dataset, split)
-    cross = _reranker(no_rerank, reranker, device, batch_size, max_length)
+    cross = _reranker(no_rerank, reranker, device, precision, batch_size, max_length)
     with tempfile.TemporaryDirectory() as scratch:
-        store = _store(db or scratch, collection, model, device)
+        store = _store(db or scratch, collection, model, device, precision)
         ev.index_corpus(store, data, progress=not as_json)
         results = ev.evaluate(store, data, reranker=cross, k=k)
     if plot:

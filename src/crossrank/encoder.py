@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,8 @@ class Encoder:
     """A sentence-transformers bi-encoder producing normalized embeddings.
 
     The model loads lazily on first use and is shared by every ``Encoder`` in the process
-    with the same name, device and options.
+    with the same name, device and options. The last ``query_cache`` query embeddings are
+    kept, so a repeated query is not embedded again.
 
     Args:
         model_name: A sentence-transformers model name or local folder. The default,
@@ -26,6 +28,9 @@ class Encoder:
         device: ``"cpu"``, ``"cuda"``, ``"mps"``...; None picks cuda, then mps, then cpu.
         batch_size: Passages embedded per forward pass.
         max_length: Token limit per passage; None keeps the model's ``max_seq_length``.
+        precision: ``"fp32"`` (exact), ``"bf16"`` or ``"fp16"`` (fast), or ``"auto"``:
+            bf16/fp16 on a GPU, fp32 on a CPU.
+        query_cache: How many query embeddings to keep (0 turns the cache off).
         model_kwargs: Extra keyword arguments for ``SentenceTransformer``.
 
     Example:
@@ -41,29 +46,38 @@ class Encoder:
         device: str | None = None,
         batch_size: int = 32,
         max_length: int | None = None,
+        precision: str = "auto",
+        query_cache: int = 1024,
         model_kwargs: dict[str, Any] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if query_cache < 0:
+            raise ValueError(f"query_cache must be >= 0, got {query_cache}")
+        _models.auto_precision(precision, "cpu")  # rejects an unknown value now
         self.model_name = model_name
         self.device = device
         self.batch_size = batch_size
         self._max_length = max_length
+        self.precision = precision
+        self.query_cache = query_cache
         self.model_kwargs = dict(model_kwargs or {})
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
 
     @property
     def model(self) -> SentenceTransformer:
         """The loaded ``SentenceTransformer`` (loaded on first access, then shared)."""
         device = _models.auto_device(self.device)
-        key = ("encoder", self.model_name, device, self._max_length, self.model_kwargs)
-        return _models.shared(key, lambda: self._load(device))
+        precision = _models.auto_precision(self.precision, device)
+        key = ("encoder", self.model_name, device, precision, self._max_length, self.model_kwargs)
+        return _models.shared(key, lambda: self._load(device, precision))
 
     def load(self) -> Encoder:
         """Load the model now instead of on first use; raises if it cannot be loaded."""
         _ = self.model
         return self
 
-    def _load(self, device: str) -> SentenceTransformer:
+    def _load(self, device: str, precision: str) -> SentenceTransformer:
         from sentence_transformers import SentenceTransformer
 
         target, local_only = _models.resolve(self.model_name, "embedding")
@@ -75,6 +89,7 @@ class Encoder:
             raise _models.load_error("embedding", self.model_name, error) from error
         if self._max_length is not None:
             model.max_seq_length = self._max_length
+        _models.to_precision(model, precision)
         return model
 
     @property
@@ -108,14 +123,25 @@ class Encoder:
             vectors = self.model.encode(
                 list(texts),
                 batch_size=self.batch_size,
-                normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
-        return np.asarray(vectors, dtype=np.float32)
+        vectors = np.asarray(vectors, dtype=np.float32)  # normalized here, in fp32 even for bf16
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
     def embed_query(self, query: str) -> np.ndarray:
-        """Embed one query into a unit vector."""
+        """Embed one query into a unit vector (read-only; repeated queries come from a cache)."""
         if not query or not query.strip():
             raise ValueError("query is empty: pass a question or search text")
-        return self.embed([query])[0]
+        with self.lock:
+            vector = self._queries.get(query)
+            if vector is None:
+                vector = self.embed([query])[0]
+                vector.flags.writeable = False
+                if self.query_cache:
+                    self._queries[query] = vector
+                    if len(self._queries) > self.query_cache:
+                        self._queries.popitem(last=False)
+            else:
+                self._queries.move_to_end(query)
+        return vector

@@ -25,14 +25,18 @@ class Reranker:
 
     Scores are in [0, 1]: the sigmoid of the logit for one-logit models, the positive-class
     probability for two-logit models. A passage longer than ``max_length`` is scored in
-    overlapping windows and keeps its best window's score.
+    overlapping windows and keeps its best window's score. Pairs are sorted by length and
+    batched by token count, so no forward pass computes much padding.
 
     Args:
         model_name: A CrossEncoder name or local folder.
         device: ``"cpu"``, ``"cuda"``, ``"mps"``...; None picks cuda, then mps, then cpu.
-        batch_size: Query-passage pairs per forward pass.
+        batch_size: At most this many query-passage pairs per forward pass.
+        batch_tokens: At most this many tokens (padding included) per forward pass.
         max_length: Tokens per pair, special tokens included; None keeps the model's own.
         window_overlap: Tokens shared by consecutive windows of a long passage.
+        precision: ``"fp32"`` (exact), ``"bf16"`` or ``"fp16"`` (fast), or ``"auto"``:
+            bf16/fp16 on a GPU, fp32 on a CPU.
         model_kwargs: Extra keyword arguments for ``CrossEncoder``.
 
     Example:
@@ -46,17 +50,24 @@ class Reranker:
         *,
         device: str | None = None,
         batch_size: int = 32,
+        batch_tokens: int = 4096,
         max_length: int | None = None,
         window_overlap: int = 64,
+        precision: str = "auto",
         model_kwargs: dict[str, Any] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if batch_tokens < 1:
+            raise ValueError(f"batch_tokens must be at least 1, got {batch_tokens}")
+        _models.auto_precision(precision, "cpu")  # rejects an unknown value now
         if window_overlap < 0:
             raise ValueError(f"window_overlap must be >= 0, got {window_overlap}")
         self.model_name = model_name
         self.device = device
         self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
+        self.precision = precision
         self._max_length = max_length
         self.window_overlap = window_overlap
         self.model_kwargs = dict(model_kwargs or {})
@@ -65,15 +76,16 @@ class Reranker:
     def model(self) -> CrossEncoder:
         """The loaded ``CrossEncoder`` (loaded on first access, then shared)."""
         device = _models.auto_device(self.device)
-        key = ("reranker", self.model_name, device, self._max_length, self.model_kwargs)
-        return _models.shared(key, lambda: self._load(device))
+        precision = _models.auto_precision(self.precision, device)
+        key = ("reranker", self.model_name, device, precision, self._max_length, self.model_kwargs)
+        return _models.shared(key, lambda: self._load(device, precision))
 
     def load(self) -> Reranker:
         """Load the model now instead of on first use; raises if it cannot be loaded."""
         _ = self.model
         return self
 
-    def _load(self, device: str) -> CrossEncoder:
+    def _load(self, device: str, precision: str) -> CrossEncoder:
         from sentence_transformers import CrossEncoder
 
         target, local_only = _models.resolve(self.model_name, "reranker")
@@ -94,6 +106,7 @@ class Reranker:
         if positions and (not limit or limit > positions):
             limit = positions
         model.max_seq_length = limit
+        _models.to_precision(model, precision)
         return model
 
     @property
@@ -145,14 +158,20 @@ class Reranker:
             for start, end in self._windows(text, budget):
                 pairs.append((query, text[start:end]))
                 owners.append(i)
-        logits = self.model.predict(
-            pairs,
-            batch_size=self.batch_size,
-            activation_fn=_identity,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        probabilities = _calibrate(np.asarray(logits, dtype=np.float64))
+        encoded = self.model.tokenizer([query] * len(pairs), [text for _, text in pairs])
+        lengths = [min(len(ids), self.max_length) for ids in encoded["input_ids"]]
+        logits: list[np.ndarray] = [np.empty(0)] * len(pairs)
+        for batch in token_batches(lengths, self.batch_tokens, self.batch_size):
+            scores = self.model.predict(
+                [pairs[i] for i in batch],
+                batch_size=len(batch),
+                activation_fn=_identity,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            for i, row in zip(batch, np.asarray(scores, dtype=np.float64), strict=True):
+                logits[i] = row
+        probabilities = _calibrate(np.stack(logits))
         best = np.full(len(texts), -np.inf)
         np.maximum.at(best, owners, probabilities)
         return [float(value) for value in best]
@@ -218,6 +237,23 @@ def select(
     return ranked[:top_n] if top_n is not None else ranked
 
 
+def token_batches(lengths: Sequence[int], max_tokens: int, max_size: int) -> list[list[int]]:
+    """Group indices into batches of similar length, longest first.
+
+    A batch is padded to its longest member, so it costs ``len(batch) * longest`` tokens;
+    each batch stays within ``max_tokens`` of that cost (a single longer item goes alone)
+    and ``max_size`` members.
+    """
+    batches: list[list[int]] = []
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        batch = batches[-1] if batches else []
+        if batch and len(batch) < max_size and lengths[batch[0]] * (len(batch) + 1) <= max_tokens:
+            batch.append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
 def check_cutoffs(top_n: int | None, threshold: float | None) -> None:
     """Reject a ``top_n`` below 1 or a ``threshold`` outside [0, 1] with a clear message."""
     if top_n is not None and top_n < 1:
@@ -240,4 +276,4 @@ def _calibrate(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-logits))
 
 
-__all__ = ["Reranker", "check_cutoffs", "select"]
+__all__ = ["Reranker", "check_cutoffs", "select", "token_batches"]

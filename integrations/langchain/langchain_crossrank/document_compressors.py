@@ -29,6 +29,7 @@ class CrossEncoderReranker(BaseDocumentCompressor):
         batch_size: Query-document pairs per forward pass.
         max_length: Tokens per pair (default: the model's own).
         device: ``"cpu"``, ``"cuda"``...; None picks the best available.
+        precision: ``"fp32"`` (exact), ``"bf16"``/``"fp16"`` (fast) or ``"auto"``.
 
     Example:
         >>> compressor = CrossEncoderReranker(model="cross-encoder/ms-marco-MiniLM-L-6-v2")
@@ -45,6 +46,7 @@ class CrossEncoderReranker(BaseDocumentCompressor):
     batch_size: int = 32
     max_length: int | None = None
     device: str | None = None
+    precision: str = "auto"
     reranker: Reranker = Field(default=None, exclude=True)  # type: ignore[assignment]
 
     @model_validator(mode="before")
@@ -56,11 +58,17 @@ class CrossEncoderReranker(BaseDocumentCompressor):
         check_cutoffs(values.get("top_n"), values.get("threshold"))
         model = values.get("model", DEFAULT_RERANKER)
         if isinstance(model, Reranker):
-            values.update(model=model.model_name, batch_size=model.batch_size, reranker=model)
+            values.update(
+                model=model.model_name,
+                batch_size=model.batch_size,
+                precision=model.precision,
+                reranker=model,
+            )
         elif values.get("reranker") is None:
             values["reranker"] = Reranker(
                 model,
                 device=values.get("device"),
+                precision=values.get("precision", "auto"),
                 batch_size=values.get("batch_size", 32),
                 max_length=values.get("max_length"),
             )

@@ -31,6 +31,7 @@ class CrossEncoderRerank(BaseNodePostprocessor):
         batch_size: Query-node pairs per forward pass.
         max_length: Tokens per pair (default: the model's own).
         device: ``"cpu"``, ``"cuda"``...; None picks the best available.
+        precision: ``"fp32"`` (exact), ``"bf16"``/``"fp16"`` (fast) or ``"auto"``.
         keep_retrieval_score: Keep the incoming score in ``metadata["retrieval_score"]``.
 
     Example:
@@ -44,6 +45,7 @@ class CrossEncoderRerank(BaseNodePostprocessor):
     batch_size: int = Field(default=32, description="Pairs per forward pass.")
     max_length: int | None = Field(default=None, description="Tokens per pair.")
     device: str | None = Field(default=None, description="Device for the model.")
+    precision: str = Field(default="auto", description="fp32, bf16, fp16 or auto.")
     keep_retrieval_score: bool = Field(
         default=False, description="Keep the retrieval score in node metadata."
     )
@@ -58,12 +60,19 @@ class CrossEncoderRerank(BaseNodePostprocessor):
         batch_size: int = 32,
         max_length: int | None = None,
         device: str | None = None,
+        precision: str = "auto",
         keep_retrieval_score: bool = False,
         **kwargs: Any,
     ) -> None:
         check_cutoffs(top_n, threshold)
         if not isinstance(model, Reranker):
-            model = Reranker(model, device=device, batch_size=batch_size, max_length=max_length)
+            model = Reranker(
+                model,
+                device=device,
+                precision=precision,
+                batch_size=batch_size,
+                max_length=max_length,
+            )
         super().__init__(
             model=model.model_name,
             top_n=top_n,
@@ -71,6 +80,7 @@ class CrossEncoderRerank(BaseNodePostprocessor):
             batch_size=model.batch_size,
             max_length=max_length,
             device=model.device,
+            precision=model.precision,
             keep_retrieval_score=keep_retrieval_score,
             **kwargs,
         )
