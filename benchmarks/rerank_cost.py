@@ -1,13 +1,17 @@
 """Rerank cost: crossrank vs LlamaIndex and LangChain rerankers on the same 100 candidates.
 
-All three use the same MiniLM-L6-sized cross-encoder and max length 512. Prints the median
-milliseconds per 100 candidates, the ratio of each peer to crossrank, and whether the top-5
-ids agree. Usage: python benchmarks/rerank_cost.py [--candidates N] [--repeats R]
+All use the same MiniLM-L6-sized cross-encoder and max length 512. crossrank runs in exact
+mode (fp32) and fast mode (bf16). Prints the median time per 100 candidates, each one's speed
+relative to LlamaIndex's SentenceTransformerRerank, how far exact and fast scores are from an
+unbatched fp32 reference, the top-5 agreement, and the tokens each one computes.
+Usage: python benchmarks/rerank_cost.py [--candidates N] [--repeats R]
 """
 
 from __future__ import annotations
 
 import argparse
+
+import numpy as np
 
 from common import benchmark_cross_encoder, median_seconds, passages
 
@@ -35,45 +39,71 @@ def main() -> None:
     nodes = [NodeWithScore(node=TextNode(id_=i, text=t)) for i, t in zip(ids, texts, strict=True)]
     docs = [Document(id=i, page_content=t) for i, t in zip(ids, texts, strict=True)]
 
-    ours = Reranker(model, device="cpu", max_length=512).load()
+    exact = Reranker(model, device="cpu", max_length=512, precision="fp32").load()
+    fast = Reranker(model, device="cpu", max_length=512, precision="bf16").load()
     llama = SentenceTransformerRerank(model=model, top_n=5, device="cpu")
     chain = CrossEncoderReranker(
         model=HuggingFaceCrossEncoder(model_name=model, model_kwargs={"device": "cpu"}), top_n=5
     )
     runs = {
-        "crossrank Reranker": lambda: [h.id for h in ours.rerank(QUERY, hits, top_n=5)],
         "LlamaIndex SentenceTransformerRerank": lambda: [
             n.node.node_id for n in llama.postprocess_nodes(nodes, query_str=QUERY)
         ],
         "LangChain CrossEncoderReranker": lambda: [
             d.id for d in chain.compress_documents(docs, QUERY)
         ],
+        "crossrank exact (fp32)": lambda: [h.id for h in exact.rerank(QUERY, hits, top_n=5)],
+        "crossrank fast (bf16)": lambda: [h.id for h in fast.rerank(QUERY, hits, top_n=5)],
     }
     words = [len(t.split()) for t in texts]
-    budget = ours._passage_budget(QUERY)
-    windows = sum(len(ours.windows(QUERY, t)) for t in texts)
-    long = sum(len(ours.windows(QUERY, t)) > 1 for t in texts)
+    tokenizer = exact.model.tokenizer
+    windows = [(QUERY, t[a:b]) for t in texts for a, b in exact.windows(QUERY, t)]
+    ours = [len(ids) for ids in tokenizer(*map(list, zip(*windows)))["input_ids"]]
+    peers = [min(512, len(ids)) for ids in tokenizer([QUERY] * len(texts), texts)["input_ids"]]
     print(
         f"{len(texts)} candidates, {min(words)}-{max(words)} words, max length 512, "
         f"median of {args.repeats} runs"
     )
     print(
-        f"{long} candidates exceed the {budget} passage tokens that fit beside the query: "
-        f"the peers score only their start; crossrank scores all of them ({windows} windows)"
+        f"work: the peers score {len(peers)} pairs truncated to 512 tokens ({sum(peers):,} "
+        f"tokens, {gflop(peers):.0f} GFLOP); crossrank scores every window of every candidate "
+        f"({len(ours)} windows, {sum(ours):,} tokens, {gflop(ours):.0f} GFLOP)"
     )
-    baseline = None
-    top5 = {}
+    seconds, top5 = {}, {}
     for name, run in runs.items():
-        seconds = median_seconds(run, args.repeats)
+        seconds[name] = median_seconds(run, args.repeats)
         top5[name] = run()
-        baseline = baseline or seconds
-        print(f"{name:40s} {1000 * seconds:9.0f} ms   {seconds / baseline:5.2f}x crossrank's time")
-    reference = top5["crossrank Reranker"]
+    baseline = seconds["LlamaIndex SentenceTransformerRerank"]
+    for name, took in seconds.items():
+        work = gflop(ours if name.startswith("crossrank") else peers)
+        print(
+            f"{name:38s} {took:7.2f} s  {baseline / took:5.2f}x SentenceTransformerRerank's "
+            f"speed  {work / took:5.0f} GFLOP/s"
+        )
+
+    reference = Reranker(model, device="cpu", max_length=512, precision="fp32", batch_size=1)
+    truth = np.array(reference.score(QUERY, texts))
+    for name, reranker in (("exact", exact), ("fast", fast)):
+        found = np.array(reranker.score(QUERY, texts))
+        same = "identical" if list(np.argsort(-found)) == list(np.argsort(-truth)) else "different"
+        print(
+            f"crossrank {name} vs unbatched fp32: max score difference "
+            f"{np.abs(found - truth).max():.1e}, order {same}"
+        )
+    exact_top = top5["crossrank exact (fp32)"]
     for name, found in top5.items():
-        if found is not reference:
-            same = len(set(found) & set(reference))
-            order = "same order" if found == reference else "different order"
-            print(f"top-5 agreement, crossrank vs {name}: {same}/5 ids, {order}")
+        if name != "crossrank exact (fp32)":
+            order = "same order" if found == exact_top else "different order"
+            print(
+                f"top-5 vs crossrank exact, {name}: {len(set(found) & set(exact_top))}/5, {order}"
+            )
+
+
+def gflop(lengths: list[int], hidden: int = 384, ffn: int = 1536, layers: int = 6) -> float:
+    """Forward-pass GFLOP of a BERT encoder on sequences of these lengths (MiniLM-L6 sizes)."""
+    weights = 2 * layers * (4 * hidden * hidden + 2 * hidden * ffn)  # per token
+    attention = 4 * layers * hidden  # per token per token of its sequence
+    return sum(n * weights + n * n * attention for n in lengths) / 1e9
 
 
 if __name__ == "__main__":

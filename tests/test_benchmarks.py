@@ -25,8 +25,22 @@ def run(script: str, *args: str) -> str:
 
 def test_rerank_cost_smoke():
     out = run("rerank_cost.py", "--candidates", "8", "--repeats", "1")
-    assert "LlamaIndex SentenceTransformerRerank" in out and "x crossrank's time" in out
-    assert out.count("top-5 agreement") == 2
+    assert "crossrank fast (bf16)" in out and "x SentenceTransformerRerank's speed" in out
+    assert "crossrank exact vs unbatched fp32: max score difference" in out
+    assert out.count("top-5 vs crossrank exact") == 3
+
+
+def test_precision_smoke(tmp_path: Path):
+    data = tmp_path / "beir"
+    (data / "qrels").mkdir(parents=True)
+    (data / "corpus.jsonl").write_text(
+        '{"_id": "d1", "title": "", "text": "The break statement ends a loop."}\n'
+        '{"_id": "d2", "title": "", "text": "Modules are imported with import."}\n'
+    )
+    (data / "queries.jsonl").write_text('{"_id": "q1", "text": "How do I stop a loop?"}\n')
+    (data / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    out = run("precision.py", "--dataset", str(data), "--k", "2")
+    assert "mean top-5 overlap" in out and "recall@10 agreement" in out
 
 
 def test_indexing_smoke():

@@ -46,7 +46,7 @@ def test_index_and_ask_round_trip_as_json(indexed: list[str], tiny_reranker_path
     assert payload["query"] == "What does assert do?"
     assert len(payload["hits"]) == 3
     for hit in payload["hits"]:
-        assert set(hit) == {"id", "text", "source", "retrieval_score", "rerank_score"}
+        assert set(hit) == {"id", "text", "source", "retrieval_score", "rerank_score", "scores"}
         assert Path(hit["source"]).suffix == ".txt"
         assert isinstance(hit["rerank_score"], float)
     scores = [hit["rerank_score"] for hit in payload["hits"]]

@@ -15,6 +15,7 @@ from ._models import DEFAULT_ENCODER, DEFAULT_RERANKER, PRECISIONS
 from .encoder import Encoder
 from .errors import CrossRankError, ModelNotFoundError
 from .ingest import MAX_FILE_MB
+from .pipeline import DEFAULT_WEIGHTS, FUSIONS, RETRIEVALS, Pipeline
 from .reranker import Reranker
 from .store import DEFAULT_COLLECTION, DEFAULT_DB, Store
 
@@ -162,6 +163,63 @@ _reranker_options = _all(
 )
 
 
+def _retrieval_options(modes: tuple[str, ...]) -> Any:
+    """How the first stage retrieves; ``ask`` takes one mode, ``eval`` several."""
+    weights = ",".join(f"{value:g}" for value in DEFAULT_WEIGHTS.values())
+    return _all(
+        [
+            click.option(
+                "--retrieval",
+                type=click.Choice(RETRIEVALS),
+                multiple=len(modes) > 1,
+                default=modes if len(modes) > 1 else modes[0],
+                show_default=True,
+                help="dense (bi-encoder; paraphrases), bm25 (exact words: names, error "
+                "messages), or hybrid (both, fused)."
+                + (" Repeat to evaluate several." if len(modes) > 1 else ""),
+            ),
+            click.option(
+                "--fusion",
+                type=click.Choice(FUSIONS),
+                default="rrf",
+                show_default=True,
+                help="Hybrid fusion: weighted reciprocal rank, or weighted normalized scores.",
+            ),
+            click.option(
+                "--weights",
+                default=weights,
+                show_default=True,
+                help="Hybrid weights of dense and bm25, as DENSE,BM25.",
+            ),
+            click.option(
+                "--mmr",
+                type=click.FloatRange(0.0, 1.0),
+                default=None,
+                help="Diversify candidates by MMR with this lambda (1: relevance only).",
+            ),
+        ]
+    )
+
+
+def _pipeline(
+    store: Store, retrieval: str, fusion: str, weights: str, mmr: float | None, k: int
+) -> Pipeline:
+    try:
+        dense, bm25 = (float(value) for value in weights.split(","))
+    except ValueError:
+        raise click.BadParameter(
+            f"{weights!r}: expected two numbers, DENSE,BM25 (e.g. 0.7,0.3)", param_hint="--weights"
+        ) from None
+    return Pipeline(
+        store,
+        fetch_k=k,
+        retrieval=retrieval,
+        fusion=fusion,
+        weights={"dense": dense, "bm25": bm25},
+        mmr=mmr,
+    )
+
+
 def _reranker(
     no_rerank: bool,
     name: str,
@@ -190,6 +248,7 @@ def _reranker(
 @click.argument("question")
 @_store_options()
 @_reranker_options
+@_retrieval_options(("dense",))
 @click.option(
     "--top-n", type=click.IntRange(min=1), default=5, show_default=True, help="Hits shown."
 )
@@ -212,6 +271,10 @@ def ask(
     reranker: str,
     batch_size: int,
     max_length: int | None,
+    retrieval: str,
+    fusion: str,
+    weights: str,
+    mmr: float | None,
     top_n: int,
     threshold: float | None,
     as_json: bool,
@@ -224,7 +287,7 @@ def ask(
         raise click.ClickException(
             f"collection {collection!r} at {db} is empty: run `crossrank index PATH` first"
         )
-    hits = store.search(question, max(k, top_n))
+    hits = _pipeline(store, retrieval, fusion, weights, mmr, k).retrieve(question, max(k, top_n))
     cross = _reranker(no_rerank, reranker, device, precision, batch_size, max_length)
     if cross is not None:
         hits = cross.rerank(question, hits, threshold=threshold)
@@ -252,6 +315,7 @@ def ask(
 )
 @_store_options(db=None)
 @_reranker_options
+@_retrieval_options(RETRIEVALS)
 @click.option("--split", default="test", show_default=True, help="Which qrels/<split>.tsv.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option(
@@ -272,6 +336,10 @@ def evaluate_command(
     reranker: str,
     batch_size: int,
     max_length: int | None,
+    retrieval: tuple[str, ...],
+    fusion: str,
+    weights: str,
+    mmr: float | None,
     split: str,
     as_json: bool,
     plot: str | None,
@@ -288,7 +356,13 @@ def evaluate_command(
     with tempfile.TemporaryDirectory() as scratch:
         store = _store(db or scratch, collection, model, device, precision)
         ev.index_corpus(store, data, progress=not as_json)
-        results = ev.evaluate(store, data, reranker=cross, k=k)
+        retrievers = {
+            mode + ("+mmr" if mmr is not None else ""): _pipeline(
+                store, mode, fusion, weights, mmr, k
+            )
+            for mode in retrieval
+        }
+        results = ev.evaluate(store, data, reranker=cross, k=k, retrievers=retrievers)
     if plot:
         ev.plot(data.qrels, results, plot)
     if as_json:

@@ -14,6 +14,7 @@ from ._extras import require
 from .errors import IngestError
 from .hit import Chunk, Hit
 from .ingest import chunk_document
+from .pipeline import Pipeline
 from .reranker import Reranker
 from .store import Store
 
@@ -99,25 +100,31 @@ def evaluate(
     reranker: Reranker | None = None,
     k: int = 50,
     depth: int = 100,
+    retrievers: Mapping[str, Pipeline] | None = None,
 ) -> dict[str, StageResult]:
-    """Evaluate dense retrieval and, with a reranker, dense + rerank.
+    """Evaluate each retriever (default: dense) and, with a reranker, each one + rerank.
 
-    The rerank stage reorders the top ``k`` dense candidates and keeps the rest of the
-    dense ranking after them, so Recall@100 compares like with like.
+    ``retrievers`` maps a stage name to a :class:`~crossrank.Pipeline` whose first stage
+    (:meth:`~crossrank.Pipeline.retrieve`) is measured. A ``NAME+rerank`` stage reorders
+    the top ``k`` candidates of ``NAME`` and keeps the rest of its ranking after them, so
+    Recall@100 compares like with like.
     """
+    retrievers = retrievers or {"dense": Pipeline(store)}
     queries = {qid: text for qid, text in dataset.queries.items() if qid in dataset.qrels}
-    runs: dict[str, dict[str, list[str]]] = {"dense": {}}
-    seconds = {"dense": 0.0, "dense+rerank": 0.0}
-    for qid, text in queries.items():
-        started = time.perf_counter()
-        hits = store.search(text, max(k, depth))
-        searched = time.perf_counter()
-        runs["dense"][qid] = _documents(hits)[:depth]
-        seconds["dense"] += searched - started
-        if reranker is not None:
-            reranked = _documents(reranker.rerank(text, hits[:k]) + hits[k:])[:depth]
-            runs.setdefault("dense+rerank", {})[qid] = reranked
-            seconds["dense+rerank"] += time.perf_counter() - started
+    runs: dict[str, dict[str, list[str]]] = {}
+    seconds: dict[str, float] = {}
+    for name, pipeline in retrievers.items():
+        for qid, text in queries.items():
+            started = time.perf_counter()
+            hits = pipeline.retrieve(text, max(k, depth))
+            searched = time.perf_counter()
+            runs.setdefault(name, {})[qid] = _documents(hits)[:depth]
+            seconds[name] = seconds.get(name, 0.0) + searched - started
+            if reranker is not None:
+                reranked = _documents(reranker.rerank(text, hits[:k]) + hits[k:])[:depth]
+                runs.setdefault(f"{name}+rerank", {})[qid] = reranked
+                elapsed = time.perf_counter() - started
+                seconds[f"{name}+rerank"] = seconds.get(f"{name}+rerank", 0.0) + elapsed
     return {
         stage: StageResult(
             metrics=metrics(dataset.qrels, run),

@@ -41,9 +41,11 @@ class Chunk:
 class Hit:
     """One retrieved (and possibly reranked) passage.
 
-    Scores are plain Python floats. ``retrieval_score`` is the cosine similarity from the
-    bi-encoder; ``rerank_score`` is the cross-encoder's calibrated score in [0, 1], or
-    ``None`` when the hit was not reranked.
+    Scores are plain Python floats. ``retrieval_score`` is the score of the retrieval that
+    found the hit: cosine similarity for dense search, the BM25 score for BM25, the fused
+    score for hybrid search; ``scores`` keeps each retriever's own score by name
+    (``"dense"``, ``"bm25"``). ``rerank_score`` is the cross-encoder's calibrated score in
+    [0, 1], or ``None`` when the hit was not reranked.
 
     Example:
         >>> hit = Hit(id="a1", text="Paris is in France.", retrieval_score=0.71)
@@ -56,6 +58,7 @@ class Hit:
     metadata: dict[str, Any] = field(default_factory=dict)
     retrieval_score: float | None = None
     rerank_score: float | None = None
+    scores: dict[str, float] = field(default_factory=dict)
 
     @property
     def score(self) -> float | None:
@@ -71,4 +74,5 @@ class Hit:
             "metadata": dict(self.metadata),
             "retrieval_score": self.retrieval_score,
             "rerank_score": self.rerank_score,
+            "scores": dict(self.scores),
         }

@@ -9,7 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ._models import DEFAULT_ENCODER
+from .bm25 import BM25Index
 from .encoder import Encoder
 from .errors import CollectionMismatchError, StoreError
 from .hit import Chunk, Hit
@@ -79,6 +82,9 @@ class Store:
         )
         self._client = client or _make_client(self.path, in_memory, host, port, headers)
         self._collection: Any = None
+        self.persistent = not in_memory and host is None and client is None
+        self.writes = 0  # writes through this object; the BM25 index watches it
+        self.bm25 = BM25Index(self)
 
     @property
     def client(self) -> Any:
@@ -187,6 +193,8 @@ class Store:
 
         try:
             yield
+            self.writes += 1
+            self.bm25.invalidate()
         except InternalError as error:
             raise StoreError(
                 f"cannot write to the Chroma database at {self.path} ({error}): is it "
@@ -230,7 +238,13 @@ class Store:
             include=["documents", "metadatas", "distances"],
         )
         return [
-            Hit(id_, text or "", dict(meta or {}), retrieval_score=1.0 - float(dist))
+            Hit(
+                id_,
+                text or "",
+                dict(meta or {}),
+                retrieval_score=1.0 - float(dist),
+                scores={"dense": 1.0 - float(dist)},
+            )
             for id_, text, meta, dist in zip(
                 result["ids"][0],
                 result["documents"][0],
@@ -239,6 +253,17 @@ class Store:
                 strict=True,
             )
         ]
+
+    def embeddings(self, ids: Sequence[str]) -> np.ndarray:
+        """The stored embeddings of chunks ``ids``, one row each, in that order."""
+        if not ids:
+            return np.zeros((0, self.encoder.dimension), dtype=np.float32)
+        found = self.collection.get(ids=list(ids), include=["embeddings"])
+        rows = dict(zip(found["ids"], found["embeddings"], strict=True))
+        missing = [chunk_id for chunk_id in ids if chunk_id not in rows]
+        if missing:
+            raise KeyError(f"{len(missing)} chunk ids are not in the store, e.g. {missing[0]!r}")
+        return np.asarray([rows[chunk_id] for chunk_id in ids], dtype=np.float32)
 
 
 def _make_client(
