@@ -57,8 +57,8 @@ def main() -> None:
     }
     words = [len(t.split()) for t in texts]
     tokenizer = exact.model.tokenizer
-    windows = [(QUERY, t[a:b]) for t in texts for a, b in exact.windows(QUERY, t)]
-    ours = [len(ids) for ids in tokenizer(*map(list, zip(*windows)))["input_ids"]]
+    windows = [t[a:b] for t in texts for a, b in exact.windows(QUERY, t)]
+    ours = [len(ids) for ids in tokenizer([QUERY] * len(windows), windows)["input_ids"]]
     peers = [min(512, len(ids)) for ids in tokenizer([QUERY] * len(texts), texts)["input_ids"]]
     print(
         f"{len(texts)} candidates, {min(words)}-{max(words)} words, max length 512, "

@@ -22,7 +22,9 @@ class CrossRankRetriever(BaseRetriever):
 
     Each document's ``id`` is the crossrank chunk id; its metadata carries the chunk's
     ``source``, ``chunk_index`` and character offsets, ``retrieval_score`` (cosine
-    similarity) and, when reranked, ``relevance_score`` (the calibrated rerank score).
+    similarity; BM25 score or fused score with ``retrieval="bm25"``/``"hybrid"``), each
+    retriever's own ``dense_score``/``bm25_score``, and, when reranked, ``relevance_score``
+    (the calibrated rerank score).
 
     Args:
         store: A crossrank ``Store``; when omitted one is opened from ``path``/``collection``
@@ -32,6 +34,10 @@ class CrossRankRetriever(BaseRetriever):
         filter: A Chroma ``where`` filter (also accepted per call).
         reranker: A crossrank ``Reranker`` or a cross-encoder name/folder; None: no reranking.
         threshold: Drop reranked documents scoring below this value in [0, 1].
+        retrieval: ``"dense"``, ``"bm25"`` or ``"hybrid"`` (see :class:`crossrank.Pipeline`).
+        fusion: Hybrid fusion, ``"rrf"`` or ``"convex"``.
+        weights: Hybrid weights, e.g. ``{"dense": 0.7, "bm25": 0.3}``.
+        mmr: MMR lambda to diversify the candidates; None: no MMR.
 
     Example:
         >>> retriever = CrossRankRetriever(path="./.crossrank", k=5, reranker="models/ce")
@@ -46,6 +52,10 @@ class CrossRankRetriever(BaseRetriever):
     filter: dict[str, Any] | None = None
     reranker: Reranker | None = None
     threshold: float | None = None
+    retrieval: str = "dense"
+    fusion: str = "rrf"
+    weights: dict[str, float] | None = None
+    mmr: float | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -78,6 +88,10 @@ class CrossRankRetriever(BaseRetriever):
             fetch_k=self.fetch_k,
             top_n=kwargs.get("k", self.k),
             threshold=self.threshold,
+            retrieval=self.retrieval,
+            fusion=self.fusion,
+            weights=self.weights,
+            mmr=self.mmr,
         )
         hits = pipeline.search(query, where=kwargs.get("filter", self.filter))
         return [_to_document(hit) for hit in hits]
@@ -96,6 +110,7 @@ class CrossRankRetriever(BaseRetriever):
 
 def _to_document(hit: Hit) -> Document:
     metadata = {**hit.metadata, "retrieval_score": hit.retrieval_score}
+    metadata.update({f"{name}_score": score for name, score in hit.scores.items()})
     if hit.rerank_score is not None:
         metadata["relevance_score"] = hit.rerank_score
     return Document(id=hit.id, page_content=hit.text, metadata=metadata)

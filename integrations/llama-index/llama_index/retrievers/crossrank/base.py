@@ -16,7 +16,14 @@ from crossrank.store import DEFAULT_COLLECTION, DEFAULT_DB
 
 # crossrank's bookkeeping stays out of what embedders and LLMs read; "source" is useful to
 # an LLM (citations) and stays visible to it.
-_BOOKKEEPING = ["chunk_index", "start_char", "end_char", "retrieval_score"]
+_BOOKKEEPING = [
+    "chunk_index",
+    "start_char",
+    "end_char",
+    "retrieval_score",
+    "dense_score",
+    "bm25_score",
+]
 
 
 class CrossRankRetriever(BaseRetriever):
@@ -36,6 +43,11 @@ class CrossRankRetriever(BaseRetriever):
         filters: LlamaIndex ``MetadataFilters``, translated to a Chroma ``where``.
         reranker: A crossrank ``Reranker`` or a cross-encoder name/folder; None: no reranking.
         threshold: Drop reranked nodes scoring below this value in [0, 1].
+        retrieval: ``"dense"``, ``"bm25"`` or ``"hybrid"`` (see :class:`crossrank.Pipeline`);
+            each node's metadata keeps ``dense_score``/``bm25_score``.
+        fusion: Hybrid fusion, ``"rrf"`` or ``"convex"``.
+        weights: Hybrid weights, e.g. ``{"dense": 0.7, "bm25": 0.3}``.
+        mmr: MMR lambda to diversify the candidates; None: no MMR.
 
     Example:
         >>> retriever = CrossRankRetriever(path="./.crossrank", k=5, reranker="models/ce")
@@ -57,6 +69,10 @@ class CrossRankRetriever(BaseRetriever):
         filters: MetadataFilters | None = None,
         reranker: Reranker | str | None = None,
         threshold: float | None = None,
+        retrieval: str = "dense",
+        fusion: str = "rrf",
+        weights: Mapping[str, float] | None = None,
+        mmr: float | None = None,
         callback_manager: CallbackManager | None = None,
         verbose: bool = False,
     ) -> None:
@@ -64,7 +80,17 @@ class CrossRankRetriever(BaseRetriever):
             store = Store(path, collection, model, host=host, port=port, headers=headers)
         if isinstance(reranker, str):
             reranker = Reranker(reranker)
-        self.pipeline = Pipeline(store, reranker, fetch_k=fetch_k, top_n=k, threshold=threshold)
+        self.pipeline = Pipeline(
+            store,
+            reranker,
+            fetch_k=fetch_k,
+            top_n=k,
+            threshold=threshold,
+            retrieval=retrieval,
+            fusion=fusion,
+            weights=weights,
+            mmr=mmr,
+        )
         self.filters = filters
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
@@ -84,6 +110,7 @@ class CrossRankRetriever(BaseRetriever):
 
 def _to_node(hit: Hit) -> NodeWithScore:
     metadata = dict(hit.metadata)
+    metadata.update({f"{name}_score": score for name, score in hit.scores.items()})
     if hit.rerank_score is not None:
         metadata["retrieval_score"] = hit.retrieval_score
     node = TextNode(
