@@ -8,7 +8,7 @@ from unittest import mock
 
 import pytest
 
-from crossrank import Encoder, IngestError, Reranker, Store
+from crossrank import Encoder, IngestError, Pipeline, Reranker, Store
 from crossrank import evaluate as ev
 
 DOCS = {
@@ -122,7 +122,20 @@ def test_cli_eval_json_and_plot(
     )
     assert done.returncode == 0, done.stderr
     payload = json.loads(done.stdout)
-    assert set(payload["stages"]) == {"dense", "dense+rerank"}
+    modes = {"dense", "bm25", "hybrid"}
+    assert set(payload["stages"]) == modes | {f"{mode}+rerank" for mode in modes}
     assert set(payload["stages"]["dense"]) == {*ev.METRICS, "queries_per_second"}
     assert chart.read_bytes().startswith(b"\x89PNG")
     assert list(work.iterdir()) == []  # without --db, eval indexes into a scratch store
+
+
+def test_retrievers_are_evaluated_by_name(beir: Path, tiny_encoder_path: str):
+    data = ev.load_beir(beir)
+    store = Store(collection="evalhybrid", encoder=tiny_encoder_path, in_memory=True)
+    ev.index_corpus(store, data)
+    stages = {"bm25": Pipeline(store, retrieval="bm25"), "dense": Pipeline(store)}
+    results = ev.evaluate(store, data, retrievers=stages)
+    assert list(results) == ["bm25", "dense"]
+    # "anonymous functions" shares no word with any passage but d2's
+    assert results["bm25"].run["q2"][0] == "d2"
+    assert results["dense"].run == ev.evaluate(store, data)["dense"].run

@@ -150,3 +150,21 @@ def test_batch_and_abatch(indexed_store, tiny_reranker_path):
     concurrent = asyncio.run(retriever.abatch(questions))
     assert [[d.id for d in docs] for docs in concurrent] == [[d.id for d in docs] for docs in sync]
     assert [len(docs) for docs in sync] == [2, 2]
+
+
+def test_hybrid_parity_with_the_llama_index_adapter_and_component_scores(indexed_store):
+    retrievers = pytest.importorskip("llama_index.retrievers.crossrank")
+    options = {"k": 6, "retrieval": "hybrid", "fusion": "convex", "mmr": 0.8}
+    nodes = retrievers.CrossRankRetriever(indexed_store, **options).retrieve(QUESTION)
+    docs = CrossRankRetriever(store=indexed_store, **options).invoke(QUESTION)
+    hits = Pipeline(indexed_store, top_n=6, retrieval="hybrid", fusion="convex", mmr=0.8).search(
+        QUESTION
+    )
+    assert [(n.node_id, n.score) for n in nodes] == [(h.id, h.retrieval_score) for h in hits]
+    assert [(d.id, d.metadata["retrieval_score"]) for d in docs] == [
+        (h.id, h.retrieval_score) for h in hits
+    ]
+    for doc, hit in zip(docs, hits, strict=True):
+        assert doc.metadata.get("dense_score") == hit.scores.get("dense")
+        assert doc.metadata.get("bm25_score") == hit.scores.get("bm25")
+    assert any("bm25_score" in d.metadata for d in docs)
