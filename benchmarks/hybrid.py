@@ -23,7 +23,7 @@ from crossrank import Encoder, Pipeline, Store
 from crossrank import evaluate as ev
 from crossrank.fusion import convex, reciprocal_rank
 
-GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
 NAME = re.compile(r"\b[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+\b")
 TEMPLATES = ("What does {} do?", "How do I use {}?", "When should I call {}?")
 

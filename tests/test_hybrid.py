@@ -43,11 +43,12 @@ def test_mmr_skips_a_near_duplicate():
     query = np.array([1.0, 0.0])
     candidates = np.array([[1.0, 0.0], [0.999, 0.0447], [0.8, 0.6]])
     candidates /= np.linalg.norm(candidates, axis=1, keepdims=True)
-    assert mmr(query, candidates, 2, lambda_mult=1.0) == [0, 1]  # relevance only
+    relevance = candidates @ query
+    assert mmr(relevance, candidates, 2, lambda_mult=1.0) == [0, 1]  # relevance only
     # second pick, lambda 0.3: duplicate 0.3*0.999 - 0.7*0.999 = -0.40 < 0.3*0.8 - 0.7*0.8 = -0.32
-    assert mmr(query, candidates, 2, lambda_mult=0.3) == [0, 2]
+    assert mmr(relevance, candidates, 2, lambda_mult=0.3) == [0, 2]
     with pytest.raises(ValueError, match="lambda"):
-        mmr(query, candidates, 2, lambda_mult=1.5)
+        mmr(relevance, candidates, 2, lambda_mult=1.5)
 
 
 def _bm25_ids(store: Store, query: str) -> list[str]:
@@ -175,6 +176,9 @@ def test_mmr_diversifies_the_candidates(indexed_store):
     assert len({h.id for h in diverse}) == 5 and diverse[0].id == plain[0].id
     pool = indexed_store.search(question, 10)
     assert {h.id for h in diverse} <= {h.id for h in pool}
+    hybrid = Pipeline(indexed_store, retrieval="hybrid").retrieve(question, 5)
+    hybrid_mmr = Pipeline(indexed_store, retrieval="hybrid", mmr=1.0).retrieve(question, 5)
+    assert [h.id for h in hybrid_mmr] == [h.id for h in hybrid]  # relevance is the fused order
 
 
 @pytest.mark.parametrize(

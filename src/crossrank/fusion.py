@@ -44,18 +44,18 @@ def convex(
     return _best_first(fused)
 
 
-def mmr(query: np.ndarray, candidates: np.ndarray, k: int, lambda_mult: float) -> list[int]:
-    """Maximal marginal relevance: pick ``k`` rows of ``candidates`` (unit vectors).
+def mmr(relevance: np.ndarray, candidates: np.ndarray, k: int, lambda_mult: float) -> list[int]:
+    """Maximal marginal relevance: pick ``k`` of the candidates, relevant but not redundant.
 
-    Each pick maximizes ``lambda_mult * sim(query, c) - (1 - lambda_mult) * max sim(c,
-    picked)``: 1 is pure relevance, 0 pure diversity (langchain-chroma's definition).
-    Returns row indices in the order picked.
+    Each pick maximizes ``lambda_mult * relevance[c] - (1 - lambda_mult) * max sim(c,
+    picked)``, where ``sim`` is the dot product of rows of ``candidates`` (unit vectors): 1
+    is pure relevance, 0 pure diversity (langchain-chroma's definition, where relevance is
+    the cosine similarity to the query). Returns indices in the order picked.
     """
     if not 0.0 <= lambda_mult <= 1.0:
         raise ValueError(f"the MMR lambda must be in [0, 1], got {lambda_mult}")
     if len(candidates) == 0:
         return []
-    relevance = candidates @ query
     similarity = candidates @ candidates.T
     picked = [int(np.argmax(relevance))]
     redundancy = similarity[picked[0]].copy()

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from . import fusion
 from .hit import Hit
 from .reranker import Reranker, check_cutoffs
@@ -110,10 +112,21 @@ class Pipeline:
         else:
             hits = self._hybrid(query, depth, filters)
         if self.mmr is not None and len(hits) > k:
-            vectors = self.store.embeddings([hit.id for hit in hits])
-            query_vector = self.store.encoder.embed_query(query)
-            hits = [hits[i] for i in fusion.mmr(query_vector, vectors, k, self.mmr)]
+            hits = [
+                hits[i] for i in fusion.mmr(self._relevance(hits), self._vectors(hits), k, self.mmr)
+            ]
         return hits[:k]
+
+    def _relevance(self, hits: list[Hit]) -> np.ndarray:
+        """MMR's relevance: cosine similarity for dense hits, else scores scaled to [0, 1]."""
+        scores = np.array([hit.retrieval_score or 0.0 for hit in hits])
+        if self.retrieval == "dense":
+            return scores
+        low, high = scores.min(), scores.max()
+        return (scores - low) / (high - low) if high > low else np.ones_like(scores)
+
+    def _vectors(self, hits: list[Hit]) -> np.ndarray:
+        return self.store.embeddings([hit.id for hit in hits])
 
     def _hybrid(self, query: str, k: int, filters: dict[str, Any]) -> list[Hit]:
         found = {
