@@ -176,7 +176,7 @@ def test_mmr_diversifies_the_candidates(indexed_store):
     assert len({h.id for h in diverse}) == 5 and diverse[0].id == plain[0].id
     pool = indexed_store.search(question, 10)
     assert {h.id for h in diverse} <= {h.id for h in pool}
-    hybrid = Pipeline(indexed_store, retrieval="hybrid").retrieve(question, 5)
+    hybrid = Pipeline(indexed_store, retrieval="hybrid").retrieve(question, 10)[:5]  # same pool
     hybrid_mmr = Pipeline(indexed_store, retrieval="hybrid", mmr=1.0).retrieve(question, 5)
     assert [h.id for h in hybrid_mmr] == [h.id for h in hybrid]  # relevance is the fused order
 
