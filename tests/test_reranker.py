@@ -157,3 +157,14 @@ def test_bf16_is_close_to_fp32_and_auto_is_exact_on_cpu(tiny_reranker_path: str)
 def test_bad_speed_options_are_refused(tiny_reranker_path: str, option, message):
     with pytest.raises(ValueError, match=message):
         Reranker(tiny_reranker_path, **option)
+
+
+def test_bf16_without_native_support_warns(tiny_reranker_path: str, monkeypatch, caplog):
+    from crossrank import _models
+
+    monkeypatch.setattr(_models, "cpu_has_bf16", lambda: False)
+    with caplog.at_level("WARNING", logger="crossrank._models"):
+        fresh = Reranker(tiny_reranker_path, device="cpu", precision="bf16", max_length=100)
+        scores = fresh.score(QUERY, PASSAGES)
+    assert len(scores) == len(PASSAGES)
+    assert "no native bf16" in caplog.text

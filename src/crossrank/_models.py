@@ -51,8 +51,6 @@ def auto_precision(precision: str, device: str) -> str:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
     if precision != "auto":
-        if precision == "bf16" and device == "cpu" and not cpu_has_bf16():
-            logger.warning("this CPU has no native bf16: bf16 runs emulated, slower than fp32")
         return precision
     if device.startswith("cuda"):
         import torch
@@ -68,10 +66,12 @@ def cpu_has_bf16() -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def to_precision(module: Any, precision: str) -> None:
+def to_precision(module: Any, precision: str, device: str) -> None:
     """Cast a loaded torch ``module``'s weights to ``precision`` (fp32 leaves it alone)."""
     import torch
 
+    if precision == "bf16" and device == "cpu" and not cpu_has_bf16():
+        logger.warning("this CPU has no native bf16: bf16 runs emulated, slower than fp32")
     if precision != "fp32":
         module.to({"bf16": torch.bfloat16, "fp16": torch.float16}[precision])
 

@@ -89,7 +89,7 @@ class Encoder:
             raise _models.load_error("embedding", self.model_name, error) from error
         if self._max_length is not None:
             model.max_seq_length = self._max_length
-        _models.to_precision(model, precision)
+        _models.to_precision(model, precision, device)
         return model
 
     @property

@@ -106,7 +106,7 @@ class Reranker:
         if positions and (not limit or limit > positions):
             limit = positions
         model.max_seq_length = limit
-        _models.to_precision(model, precision)
+        _models.to_precision(model, precision, device)
         return model
 
     @property
