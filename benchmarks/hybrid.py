@@ -1,8 +1,8 @@
 """Hybrid retrieval on the dev set: weights tuned on half the queries, reported on the other.
 
 1. The judged queries are split in two by id (alternating). On the tuning half, weighted RRF
-   and convex fusion are tried over a grid of dense weights (bm25 gets 1 - w); the best
-   nDCG@10 of each is kept.
+   and convex fusion are tried over a grid of dense weights (bm25 gets 1 - w; w = 1 is dense
+   alone); the best nDCG@10 of each is kept.
 2. On the held-out half, dense, bm25, hybrid (chosen weights, RRF and convex), hybrid with
    equal weights, and MMR are evaluated through crossrank's own Pipeline.
 3. The same stages run on a keyword-heavy query set built from the corpus: dotted Python
@@ -23,7 +23,7 @@ from crossrank import Encoder, Pipeline, Store
 from crossrank import evaluate as ev
 from crossrank.fusion import convex, reciprocal_rank
 
-GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
+GRID = (0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0)  # 1.0: dense alone
 NAME = re.compile(r"\b[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+\b")
 TEMPLATES = ("What does {} do?", "How do I use {}?", "When should I call {}?")
 
@@ -49,8 +49,8 @@ def main() -> None:
         }
         print(f"tuning half ({len(tune.qrels)} queries): nDCG@10 by dense weight")
         for fusion, (best, table) in chosen.items():
-            cells = "  ".join(f"{w:.1f}: {score:.4f}" for w, score in table.items())
-            print(f"  {fusion:6s} {cells}   -> dense {best:.1f}, bm25 {1 - best:.1f}")
+            cells = "  ".join(f"{w:g}: {score:.4f}" for w, score in table.items())
+            print(f"  {fusion:6s} {cells}   -> dense {best:g}, bm25 {1 - best:.2g}")
 
         stages = {
             "dense": Pipeline(store),

@@ -5,7 +5,11 @@ fast model; prints the mean top-5 overlap (fast vs exact), nDCG@10 of dense+rera
 and the change, and pairs/s. Encoder: --passages corpus passages and all queries are embedded
 both ways; prints passages/s of each and the mean recall@10 agreement (each query's top 10
 among those passages, fast vs exact).
+The benchmark cross-encoder's fresh head gives logits near 0, where bf16 is most precise;
+--head-scale S multiplies its head so logits spread like a trained reranker's (the printed
+standard deviation; ms-marco-MiniLM-L-6-v2's logits span about -11 to +11).
 Usage: python benchmarks/precision.py --dataset DIR [--db DB] [--reranker PATH] [--k K]
+       [--head-scale S] [--skip-encoder]
 """
 
 from __future__ import annotations
@@ -13,13 +17,33 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
+import torch
 
 from crossrank import Encoder, Reranker, Store
 from crossrank import evaluate as ev
 
-from common import benchmark_cross_encoder
+from common import CACHE, benchmark_cross_encoder, passages
+
+
+def scaled_head(model: str, scale: float) -> str:
+    """A copy of cross-encoder ``model`` whose score head is multiplied by ``scale``."""
+    from sentence_transformers import CrossEncoder
+
+    path = CACHE / f"{Path(model).name}-head-x{scale:g}"
+    if not (path / "config.json").exists():
+        encoder = CrossEncoder(model, device="cpu")
+        head = encoder.model.classifier
+        head.weight.data *= scale
+        head.bias.data *= scale
+        encoder.save_pretrained(str(path))
+    reranker = Reranker(str(path), device="cpu", precision="fp32")
+    pairs = [("How do I leave a loop early?", text) for text in passages(64, 20, 120)]
+    logits = reranker.model.predict(pairs, activation_fn=torch.nn.Identity())
+    print(f"head x{scale:g}: logit standard deviation {float(np.std(logits)):.2f}")
+    return str(path)
 
 
 def main() -> None:
@@ -30,6 +54,8 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=20, help="Candidates reranked per query.")
     parser.add_argument("--queries", type=int, default=None, help="Use only the first Q.")
     parser.add_argument("--passages", type=int, default=2000)
+    parser.add_argument("--head-scale", type=float, default=None)
+    parser.add_argument("--skip-encoder", action="store_true")
     args = parser.parse_args()
 
     data = ev.load_beir(args.dataset)
@@ -37,6 +63,8 @@ def main() -> None:
         kept = sorted(data.qrels)[: args.queries]
         data = ev.Dataset(data.corpus, data.queries, {q: data.qrels[q] for q in kept})
     model = args.reranker or benchmark_cross_encoder()
+    if args.head_scale:
+        model = scaled_head(model, args.head_scale)
     with tempfile.TemporaryDirectory() as scratch:
         store = Store(args.db or scratch, encoder=Encoder(device="cpu", precision="fp32"))
         ev.index_corpus(store, data, progress=True)
@@ -61,6 +89,8 @@ def main() -> None:
         f"nDCG@10 change {change:+.4f} (target within 0.005), "
         f"speed {fast.queries_per_second / exact.queries_per_second:.2f}x"
     )
+    if args.skip_encoder:
+        return
 
     texts = [f"{title}\n{text}".strip() for title, text in list(data.corpus.values())]
     texts = texts[: args.passages]

@@ -157,8 +157,8 @@ def test_hybrid_merges_by_id_and_keeps_both_scores(indexed_store, fusion):
 
 def test_weights_pick_one_side(indexed_store):
     question = "lambda expression"
-    only_dense = Pipeline(indexed_store, retrieval="hybrid", weights={"dense": 1, "bm25": 0})
-    only_bm25 = Pipeline(indexed_store, retrieval="hybrid", weights={"dense": 0, "bm25": 1})
+    only_dense = Pipeline(indexed_store, fusion="rrf", weights={"dense": 1, "bm25": 0})
+    only_bm25 = Pipeline(indexed_store, fusion="rrf", weights={"dense": 0, "bm25": 1})
     assert [h.id for h in only_dense.retrieve(question, 5)] == [
         h.id for h in indexed_store.search(question, 5)
     ]
@@ -169,9 +169,9 @@ def test_weights_pick_one_side(indexed_store):
 
 def test_mmr_diversifies_the_candidates(indexed_store):
     question = "How do I leave a loop early?"
-    plain = Pipeline(indexed_store).retrieve(question, 5)
-    diverse = Pipeline(indexed_store, mmr=0.0).retrieve(question, 5)
-    relevance = Pipeline(indexed_store, mmr=1.0).retrieve(question, 5)
+    plain = Pipeline(indexed_store, retrieval="dense").retrieve(question, 5)
+    diverse = Pipeline(indexed_store, retrieval="dense", mmr=0.0).retrieve(question, 5)
+    relevance = Pipeline(indexed_store, retrieval="dense", mmr=1.0).retrieve(question, 5)
     assert [h.id for h in relevance] == [h.id for h in plain]
     assert len({h.id for h in diverse}) == 5 and diverse[0].id == plain[0].id
     pool = indexed_store.search(question, 10)

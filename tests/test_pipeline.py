@@ -30,13 +30,13 @@ def filled(memory_store: Store) -> Store:
 
 def test_without_reranker_it_is_retrieval_order(filled: Store):
     hits = Pipeline(filled, top_n=3).search("cats purr")
-    assert [h.id for h in hits] == [h.id for h in filled.search("cats purr", k=3)]
+    assert [h.id for h in hits] == [h.id for h in Pipeline(filled).retrieve("cats purr", 3)]
     assert all(h.rerank_score is None for h in hits)
 
 
 def test_retrieve_then_rerank(filled: Store, tiny_reranker_path: str):
     reranker = Reranker(tiny_reranker_path)
-    hits = Pipeline(filled, reranker, fetch_k=6, top_n=3).search("cats purr")
+    hits = Pipeline(filled, reranker, fetch_k=6, top_n=3, retrieval="dense").search("cats purr")
     candidates = filled.search("cats purr", k=6)
     expected = reranker.rerank("cats purr", candidates, top_n=3)
     assert [(h.id, h.rerank_score, h.retrieval_score) for h in hits] == [

@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from crossrank import Hit, ModelNotFoundError, Reranker
+from crossrank import Encoder, Hit, ModelNotFoundError, Reranker, _models
 
 QUERY = "how do loops stop early"
 PASSAGES = [
@@ -37,14 +37,14 @@ def _hits() -> list[Hit]:
 
 
 def test_one_logit_scores_are_the_sigmoid_as_plain_floats(tiny_reranker_path: str):
-    scores = Reranker(tiny_reranker_path, device="cpu").score(QUERY, PASSAGES)
+    scores = Reranker(tiny_reranker_path, device="cpu", precision="fp32").score(QUERY, PASSAGES)
     logits = _raw_logits(tiny_reranker_path, [(QUERY, p) for p in PASSAGES])[:, 0]
     assert all(type(s) is float and 0.0 <= s <= 1.0 for s in scores)
     assert scores == pytest.approx(torch.sigmoid(logits).tolist(), abs=1e-5)
 
 
 def test_two_logit_scores_are_the_positive_class_probability(tiny_reranker2_path: str):
-    scores = Reranker(tiny_reranker2_path, device="cpu").score(QUERY, PASSAGES)
+    scores = Reranker(tiny_reranker2_path, device="cpu", precision="fp32").score(QUERY, PASSAGES)
     logits = _raw_logits(tiny_reranker2_path, [(QUERY, p) for p in PASSAGES])
     assert scores == pytest.approx(torch.softmax(logits, dim=1)[:, 1].tolist(), abs=1e-5)
 
@@ -84,7 +84,7 @@ def test_empty_input_gives_empty_output(tiny_reranker_path: str):
 
 
 def test_long_passage_is_scored_by_its_best_window(tiny_reranker_path: str):
-    reranker = Reranker(tiny_reranker_path, max_length=48, window_overlap=8)
+    reranker = Reranker(tiny_reranker_path, max_length=48, window_overlap=8, precision="fp32")
     passage = " ".join(PASSAGES * 6)
     spans = reranker.windows(QUERY, passage)
     assert len(spans) > 3
@@ -138,13 +138,16 @@ def test_token_budget_batching_does_not_change_scores(tiny_reranker_path: str):
     assert whole == pytest.approx(one_by_one, abs=1e-6)
 
 
-def test_bf16_is_close_to_fp32_and_auto_is_exact_on_cpu(tiny_reranker_path: str):
+def test_bf16_is_close_to_fp32_and_auto_follows_the_cpu(tiny_reranker_path: str):
     exact = Reranker(tiny_reranker_path, device="cpu", precision="fp32")
     fast = Reranker(tiny_reranker_path, device="cpu", precision="bf16")
     auto = Reranker(tiny_reranker_path, device="cpu")
     assert fast.model is not exact.model
     assert next(fast.model.parameters()).dtype == torch.bfloat16
-    assert auto.model is exact.model  # on a CPU, auto means fp32
+    # on a CPU, auto is bf16 where the CPU does bf16 natively
+    assert auto.model is (fast.model if _models.cpu_has_bf16() else exact.model)
+    assert Encoder(device="cpu").precision == "auto"
+    assert _models.auto_precision("auto", "cpu", "encoder") == "fp32"  # stored vectors stay exact
     scores = fast.score(QUERY, PASSAGES)
     assert all(type(s) is float for s in scores)
     assert scores == pytest.approx(exact.score(QUERY, PASSAGES), abs=2e-2)
@@ -160,8 +163,6 @@ def test_bad_speed_options_are_refused(tiny_reranker_path: str, option, message)
 
 
 def test_bf16_without_native_support_warns(tiny_reranker_path: str, monkeypatch, caplog):
-    from crossrank import _models
-
     monkeypatch.setattr(_models, "cpu_has_bf16", lambda: False)
     with caplog.at_level("WARNING", logger="crossrank._models"):
         fresh = Reranker(tiny_reranker_path, device="cpu", precision="bf16", max_length=100)

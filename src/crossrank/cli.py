@@ -15,7 +15,14 @@ from ._models import DEFAULT_ENCODER, DEFAULT_RERANKER, PRECISIONS
 from .encoder import Encoder
 from .errors import CrossRankError, ModelNotFoundError
 from .ingest import MAX_FILE_MB
-from .pipeline import DEFAULT_WEIGHTS, FUSIONS, RETRIEVALS, Pipeline
+from .pipeline import (
+    DEFAULT_FUSION,
+    DEFAULT_RETRIEVAL,
+    DEFAULT_WEIGHTS,
+    FUSIONS,
+    RETRIEVALS,
+    Pipeline,
+)
 from .reranker import Reranker
 from .store import DEFAULT_COLLECTION, DEFAULT_DB, Store
 
@@ -49,8 +56,8 @@ def _store_options(db: str | None = DEFAULT_DB) -> Any:
             type=click.Choice(PRECISIONS),
             default="auto",
             show_default=True,
-            help="Model precision: fp32 is exact, bf16/fp16 fast; auto is fp16/bf16 on a GPU, "
-            "fp32 on a CPU.",
+            help="Model precision: fp32 is exact, bf16/fp16 fast; auto is bf16/fp16 on a GPU, "
+            "and on a CPU bf16 for the reranker where the CPU does bf16 natively, else fp32.",
         ),
     ]
     return _all(options)
@@ -181,7 +188,7 @@ def _retrieval_options(modes: tuple[str, ...]) -> Any:
             click.option(
                 "--fusion",
                 type=click.Choice(FUSIONS),
-                default="rrf",
+                default=DEFAULT_FUSION,
                 show_default=True,
                 help="Hybrid fusion: weighted reciprocal rank, or weighted normalized scores.",
             ),
@@ -248,7 +255,7 @@ def _reranker(
 @click.argument("question")
 @_store_options()
 @_reranker_options
-@_retrieval_options(("dense",))
+@_retrieval_options((DEFAULT_RETRIEVAL,))
 @click.option(
     "--top-n", type=click.IntRange(min=1), default=5, show_default=True, help="Hits shown."
 )

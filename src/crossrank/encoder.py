@@ -29,7 +29,7 @@ class Encoder:
         batch_size: Passages embedded per forward pass.
         max_length: Token limit per passage; None keeps the model's ``max_seq_length``.
         precision: ``"fp32"`` (exact), ``"bf16"`` or ``"fp16"`` (fast), or ``"auto"``:
-            bf16/fp16 on a GPU, fp32 on a CPU.
+            bf16/fp16 on a GPU, fp32 on a CPU (stored embeddings stay exact).
         query_cache: How many query embeddings to keep (0 turns the cache off).
         model_kwargs: Extra keyword arguments for ``SentenceTransformer``.
 
@@ -68,7 +68,7 @@ class Encoder:
     def model(self) -> SentenceTransformer:
         """The loaded ``SentenceTransformer`` (loaded on first access, then shared)."""
         device = _models.auto_device(self.device)
-        precision = _models.auto_precision(self.precision, device)
+        precision = _models.auto_precision(self.precision, device, "encoder")
         key = ("encoder", self.model_name, device, precision, self._max_length, self.model_kwargs)
         return _models.shared(key, lambda: self._load(device, precision))
 

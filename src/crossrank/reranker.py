@@ -36,7 +36,7 @@ class Reranker:
         max_length: Tokens per pair, special tokens included; None keeps the model's own.
         window_overlap: Tokens shared by consecutive windows of a long passage.
         precision: ``"fp32"`` (exact), ``"bf16"`` or ``"fp16"`` (fast), or ``"auto"``:
-            bf16/fp16 on a GPU, fp32 on a CPU.
+            bf16/fp16 on a GPU, bf16 on a CPU that does bf16 natively, else fp32.
         model_kwargs: Extra keyword arguments for ``CrossEncoder``.
 
     Example:
@@ -107,6 +107,8 @@ class Reranker:
             limit = positions
         model.max_seq_length = limit
         _models.to_precision(model, precision, device)
+        if precision != "fp32":
+            _score_head_in_fp32(model)
         return model
 
     @property
@@ -260,6 +262,24 @@ def check_cutoffs(top_n: int | None, threshold: float | None) -> None:
         raise ValueError(f"top_n must be at least 1, got {top_n}")
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be in [0, 1] (scores are calibrated), got {threshold}")
+
+
+def _score_head_in_fp32(model: CrossEncoder) -> None:
+    """Run the final scoring layer in fp32, so bf16/fp16 logits are not rounded into ties.
+
+    bf16 keeps 8 bits of mantissa: a logit near 8 would move in steps of 1/32, and close
+    candidates would tie. The head is one small matrix; fp32 there costs nothing.
+    """
+    import torch
+
+    layers = [
+        layer
+        for layer in model.modules()
+        if isinstance(layer, torch.nn.Linear) and layer.out_features == model.num_labels
+    ]
+    if layers:
+        head = layers[-1].float()
+        head.register_forward_pre_hook(lambda _, inputs: tuple(x.float() for x in inputs))
 
 
 def _identity(x: Any) -> Any:

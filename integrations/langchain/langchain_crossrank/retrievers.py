@@ -14,11 +14,12 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, model_validator
 
 from crossrank import Hit, Pipeline, Reranker, Store
+from crossrank.pipeline import DEFAULT_FUSION, DEFAULT_RETRIEVAL
 from crossrank.store import DEFAULT_COLLECTION, DEFAULT_DB
 
 
 class CrossRankRetriever(BaseRetriever):
-    """Retrieve documents from a crossrank store: bi-encoder search, then optional reranking.
+    """Retrieve documents from a crossrank store: hybrid, dense or BM25 search, then reranking.
 
     Each document's ``id`` is the crossrank chunk id; its metadata carries the chunk's
     ``source``, ``chunk_index`` and character offsets, ``retrieval_score`` (cosine
@@ -34,9 +35,9 @@ class CrossRankRetriever(BaseRetriever):
         filter: A Chroma ``where`` filter (also accepted per call).
         reranker: A crossrank ``Reranker`` or a cross-encoder name/folder; None: no reranking.
         threshold: Drop reranked documents scoring below this value in [0, 1].
-        retrieval: ``"dense"``, ``"bm25"`` or ``"hybrid"`` (see :class:`crossrank.Pipeline`).
-        fusion: Hybrid fusion, ``"rrf"`` or ``"convex"``.
-        weights: Hybrid weights, e.g. ``{"dense": 0.7, "bm25": 0.3}``.
+        retrieval: ``"hybrid"`` (default), ``"dense"`` or ``"bm25"`` (see ``Pipeline``).
+        fusion: Hybrid fusion, ``"convex"`` or ``"rrf"``.
+        weights: Hybrid weights (default ``{"dense": 0.9, "bm25": 0.1}``).
         mmr: MMR lambda to diversify the candidates; None: no MMR.
 
     Example:
@@ -52,8 +53,8 @@ class CrossRankRetriever(BaseRetriever):
     filter: dict[str, Any] | None = None
     reranker: Reranker | None = None
     threshold: float | None = None
-    retrieval: str = "dense"
-    fusion: str = "rrf"
+    retrieval: str = DEFAULT_RETRIEVAL
+    fusion: str = DEFAULT_FUSION
     weights: dict[str, float] | None = None
     mmr: float | None = None
 

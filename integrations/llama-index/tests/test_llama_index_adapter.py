@@ -92,8 +92,12 @@ def test_retriever_without_reranker_and_with_filters(indexed_store, sample_corpu
     filters = MetadataFilters(filters=[MetadataFilter(key="source", value=source)])
     nodes = CrossRankRetriever(indexed_store, k=3, filters=filters).retrieve(QUESTION)
     assert len(nodes) == 3 and {n.node.metadata["source"] for n in nodes} == {source}
-    core = indexed_store.search(QUESTION, 3, where={"source": source})
+    core = Pipeline(indexed_store, top_n=3).search(QUESTION, where={"source": source})
     assert [(n.node_id, n.score) for n in nodes] == [(h.id, h.retrieval_score) for h in core]
+    assert all(
+        n.node.metadata["dense_score"] == h.scores["dense"]
+        for n, h in zip(nodes, core, strict=True)
+    )
 
 
 def test_postprocessor_after_a_stock_chroma_vector_store_index(tiny_reranker_path):

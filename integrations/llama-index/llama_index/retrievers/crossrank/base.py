@@ -12,6 +12,7 @@ from llama_index.core.vector_stores.types import MetadataFilters
 from llama_index.vector_stores.chroma.base import _to_chroma_filter
 
 from crossrank import Hit, Pipeline, Reranker, Store
+from crossrank.pipeline import DEFAULT_FUSION, DEFAULT_RETRIEVAL
 from crossrank.store import DEFAULT_COLLECTION, DEFAULT_DB
 
 # crossrank's bookkeeping stays out of what embedders and LLMs read; "source" is useful to
@@ -27,7 +28,7 @@ _BOOKKEEPING = [
 
 
 class CrossRankRetriever(BaseRetriever):
-    """Retrieve nodes from a crossrank store: bi-encoder search, then optional reranking.
+    """Retrieve nodes from a crossrank store: hybrid, dense or BM25 search, then reranking.
 
     Args:
         store: A crossrank ``Store``; when None one is opened from ``path``/``collection``
@@ -43,10 +44,10 @@ class CrossRankRetriever(BaseRetriever):
         filters: LlamaIndex ``MetadataFilters``, translated to a Chroma ``where``.
         reranker: A crossrank ``Reranker`` or a cross-encoder name/folder; None: no reranking.
         threshold: Drop reranked nodes scoring below this value in [0, 1].
-        retrieval: ``"dense"``, ``"bm25"`` or ``"hybrid"`` (see :class:`crossrank.Pipeline`);
+        retrieval: ``"hybrid"`` (default), ``"dense"`` or ``"bm25"`` (see ``Pipeline``);
             each node's metadata keeps ``dense_score``/``bm25_score``.
-        fusion: Hybrid fusion, ``"rrf"`` or ``"convex"``.
-        weights: Hybrid weights, e.g. ``{"dense": 0.7, "bm25": 0.3}``.
+        fusion: Hybrid fusion, ``"convex"`` or ``"rrf"``.
+        weights: Hybrid weights (default ``{"dense": 0.9, "bm25": 0.1}``).
         mmr: MMR lambda to diversify the candidates; None: no MMR.
 
     Example:
@@ -69,8 +70,8 @@ class CrossRankRetriever(BaseRetriever):
         filters: MetadataFilters | None = None,
         reranker: Reranker | str | None = None,
         threshold: float | None = None,
-        retrieval: str = "dense",
-        fusion: str = "rrf",
+        retrieval: str = DEFAULT_RETRIEVAL,
+        fusion: str = DEFAULT_FUSION,
         weights: Mapping[str, float] | None = None,
         mmr: float | None = None,
         callback_manager: CallbackManager | None = None,
