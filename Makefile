@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 DB ?= .crossrank
 QUESTION ?= How do I leave a loop early?
 
-.PHONY: install demo test lint bench dataset clean
+.PHONY: install demo test lint bench dataset quality clean
 
 install: $(VENV)/.installed
 
@@ -42,6 +42,15 @@ bench: install
 	cd benchmarks && ../$(BIN)/python indexing.py
 	cd benchmarks && ../$(BIN)/python query_latency.py --chunks 10000
 	cd benchmarks && ../$(BIN)/python query_latency.py --chunks 100000
+	cd benchmarks && ../$(BIN)/python query_latency.py --chunks 1000000 --queries 50 \
+		--rerank-queries 3
+
+# Hybrid weights and fast mode's quality cost, on the dev set (run `make dataset` first).
+DEV = --dataset .cache/python-docs --db .cache/python-docs-db
+quality: install
+	cd benchmarks && ../$(BIN)/python hybrid.py $(DEV)
+	cd benchmarks && ../$(BIN)/python precision.py $(DEV) --k 20
+	cd benchmarks && ../$(BIN)/python precision.py $(DEV) --k 20 --head-scale 300 --skip-encoder
 
 # The Python-docs dev set (BEIR format) and its dense baseline (embeds ~15k chunks: ~20 min).
 dataset: install

@@ -50,9 +50,7 @@ def auto_precision(precision: str, device: str, kind: str = "reranker") -> str:
     nDCG@10 by +0.002, within the targets; bf16 embeddings agreed on 0.990 of the top 10,
     at the target's edge, and embeddings are stored for good, so indexing stays exact.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
-    if precision != "auto":
+    if check_precision(precision) != "auto":
         return precision
     if device.startswith("cuda"):
         import torch
@@ -61,6 +59,13 @@ def auto_precision(precision: str, device: str, kind: str = "reranker") -> str:
     if device == "cpu" and kind == "reranker" and cpu_has_bf16():
         return "bf16"
     return "fp32"
+
+
+def check_precision(precision: str) -> str:
+    """Return ``precision`` if it is one of :data:`PRECISIONS`, else raise ``ValueError``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    return precision
 
 
 def cpu_has_bf16() -> bool:

@@ -54,12 +54,11 @@ class Encoder:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if query_cache < 0:
             raise ValueError(f"query_cache must be >= 0, got {query_cache}")
-        _models.auto_precision(precision, "cpu")  # rejects an unknown value now
         self.model_name = model_name
         self.device = device
         self.batch_size = batch_size
         self._max_length = max_length
-        self.precision = precision
+        self.precision = _models.check_precision(precision)
         self.query_cache = query_cache
         self.model_kwargs = dict(model_kwargs or {})
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()

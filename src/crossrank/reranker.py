@@ -60,14 +60,13 @@ class Reranker:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if batch_tokens < 1:
             raise ValueError(f"batch_tokens must be at least 1, got {batch_tokens}")
-        _models.auto_precision(precision, "cpu")  # rejects an unknown value now
         if window_overlap < 0:
             raise ValueError(f"window_overlap must be >= 0, got {window_overlap}")
         self.model_name = model_name
         self.device = device
         self.batch_size = batch_size
         self.batch_tokens = batch_tokens
-        self.precision = precision
+        self.precision = _models.check_precision(precision)
         self._max_length = max_length
         self.window_overlap = window_overlap
         self.model_kwargs = dict(model_kwargs or {})
