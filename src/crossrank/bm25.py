@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import shutil
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,7 @@ class BM25Index:
         self.store = store
         self.language = language
         self._built: _Built | None = None
+        self._lock = threading.Lock()  # one build at a time; searches share the result
 
     @property
     def folder(self) -> Path | None:
@@ -80,7 +82,8 @@ class BM25Index:
             raise ValueError("query is empty: pass a question or search text")
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        built = self._current()
+        with self._lock:
+            built = self._current()
         if not built.ids:
             return []
         import bm25s
