@@ -9,7 +9,7 @@ The benchmark cross-encoder's fresh head gives logits near 0, where bf16 is most
 --head-scale S multiplies its head so logits spread like a trained reranker's (the printed
 standard deviation; ms-marco-MiniLM-L-6-v2's logits span about -11 to +11).
 Usage: python benchmarks/precision.py --dataset DIR [--db DB] [--reranker PATH] [--k K]
-       [--head-scale S] [--skip-encoder]
+       [--head-scale S] [--skip-encoder] [--skip-reranker]
 """
 
 from __future__ import annotations
@@ -56,12 +56,20 @@ def main() -> None:
     parser.add_argument("--passages", type=int, default=2000)
     parser.add_argument("--head-scale", type=float, default=None)
     parser.add_argument("--skip-encoder", action="store_true")
+    parser.add_argument("--skip-reranker", action="store_true")
     args = parser.parse_args()
 
     data = ev.load_beir(args.dataset)
     if args.queries:
         kept = sorted(data.qrels)[: args.queries]
         data = ev.Dataset(data.corpus, data.queries, {q: data.qrels[q] for q in kept})
+    if not args.skip_reranker:
+        compare_rerankers(args, data)
+    if not args.skip_encoder:
+        compare_encoders(args, data)
+
+
+def compare_rerankers(args: argparse.Namespace, data: ev.Dataset) -> None:
     model = args.reranker or benchmark_cross_encoder()
     if args.head_scale:
         model = scaled_head(model, args.head_scale)
@@ -89,9 +97,9 @@ def main() -> None:
         f"nDCG@10 change {change:+.4f} (target within 0.005), "
         f"speed {fast.queries_per_second / exact.queries_per_second:.2f}x"
     )
-    if args.skip_encoder:
-        return
 
+
+def compare_encoders(args: argparse.Namespace, data: ev.Dataset) -> None:
     texts = [f"{title}\n{text}".strip() for title, text in list(data.corpus.values())]
     texts = texts[: args.passages]
     queries = [data.queries[q] for q in sorted(data.qrels)]

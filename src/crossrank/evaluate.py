@@ -109,7 +109,7 @@ def evaluate(
     the top ``k`` candidates of ``NAME`` and keeps the rest of its ranking after them, so
     Recall@100 compares like with like.
     """
-    retrievers = retrievers or {"dense": Pipeline(store)}
+    retrievers = retrievers or {"dense": Pipeline(store, retrieval="dense")}
     queries = {qid: text for qid, text in dataset.queries.items() if qid in dataset.qrels}
     runs: dict[str, dict[str, list[str]]] = {}
     seconds: dict[str, float] = {}
