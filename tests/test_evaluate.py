@@ -133,7 +133,10 @@ def test_retrievers_are_evaluated_by_name(beir: Path, tiny_encoder_path: str):
     data = ev.load_beir(beir)
     store = Store(collection="evalhybrid", encoder=tiny_encoder_path, in_memory=True)
     ev.index_corpus(store, data)
-    stages = {"bm25": Pipeline(store, retrieval="bm25"), "dense": Pipeline(store)}
+    stages = {
+        "bm25": Pipeline(store, retrieval="bm25"),
+        "dense": Pipeline(store, retrieval="dense"),
+    }
     results = ev.evaluate(store, data, retrievers=stages)
     assert list(results) == ["bm25", "dense"]
     # "anonymous functions" shares no word with any passage but d2's
