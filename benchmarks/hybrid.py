@@ -52,17 +52,16 @@ def main() -> None:
             cells = "  ".join(f"{w:g}: {score:.4f}" for w, score in table.items())
             print(f"  {fusion:6s} {cells}   -> dense {best:g}, bm25 {1 - best:.2g}")
 
+        rrf, best_convex = chosen["rrf"][0], chosen["convex"][0]
         stages = {
-            "dense": Pipeline(store),
+            "dense": Pipeline(store, retrieval="dense"),
             "bm25": Pipeline(store, retrieval="bm25"),
-            "hybrid rrf (chosen)": Pipeline(store, retrieval="hybrid", weights=w(chosen["rrf"][0])),
-            "hybrid convex (chosen)": Pipeline(
-                store, retrieval="hybrid", fusion="convex", weights=w(chosen["convex"][0])
-            ),
-            "hybrid rrf (equal)": Pipeline(store, retrieval="hybrid", weights=w(0.5)),
-            "dense + mmr 0.7": Pipeline(store, mmr=0.7),
-            "hybrid rrf (chosen) + mmr 0.7": Pipeline(
-                store, retrieval="hybrid", weights=w(chosen["rrf"][0]), mmr=0.7
+            "hybrid rrf (chosen)": Pipeline(store, fusion="rrf", weights=w(rrf)),
+            "hybrid convex (chosen)": Pipeline(store, fusion="convex", weights=w(best_convex)),
+            "hybrid rrf (equal)": Pipeline(store, fusion="rrf", weights=w(0.5)),
+            "dense + mmr 0.7": Pipeline(store, retrieval="dense", mmr=0.7),
+            "hybrid convex (chosen) + mmr 0.7": Pipeline(
+                store, fusion="convex", weights=w(best_convex), mmr=0.7
             ),
         }
         report(f"held-out half ({len(held_out.qrels)} FAQ questions)", store, held_out, stages)
