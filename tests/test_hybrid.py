@@ -75,6 +75,10 @@ def test_bm25_follows_add_reindex_and_delete(tmp_path: Path, tiny_encoder_path: 
     assert store.bm25.search("axolotl", 5) == []
     assert len(store.bm25.search("kangaroos", 5)) == 1
 
+    (docs / "b.txt").unlink()  # a file deleted from an indexed folder
+    report = store.index([docs])
+    assert report.removed == 1 and store.bm25.search("kangaroos", 5) == []
+
 
 def test_saved_index_is_reused_and_other_writers_invalidate_it(
     tmp_path: Path, tiny_encoder_path: str, monkeypatch

@@ -157,3 +157,22 @@ def test_bf16_embeddings_are_float32_unit_vectors_near_fp32(tiny_encoder_path: s
     assert fast.dtype == np.float32
     assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-3)
     assert np.allclose((exact * fast).sum(axis=1), 1.0, atol=1e-2)
+
+
+def test_reindexing_a_folder_drops_deleted_files_only(tmp_path: Path, tiny_encoder_path: str):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (docs / name).write_text(f"Text of {name}, long enough to be a chunk. " * 3)
+    other = tmp_path / "other.txt"
+    other.write_text("A file indexed by name, outside the folder.")
+    store = Store(tmp_path / "db", "prune", tiny_encoder_path)
+    store.index([docs, other])
+    (docs / "b.txt").unlink()
+    (docs / "c.txt").write_text("")  # skipped now, but not deleted: keeps its chunks
+    kept_other = str(other.resolve())
+    other.unlink()  # not inside an indexed folder: left alone
+    report = store.index([docs])
+    sources = {m["source"] for m in store.collection.get(include=["metadatas"])["metadatas"]}
+    assert sources == {str((docs / n).resolve()) for n in ("a.txt", "c.txt")} | {kept_other}
+    assert report.removed == 1

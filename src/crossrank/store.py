@@ -151,7 +151,8 @@ class Store:
         """Index files and folders (.txt, .md, .rst, .html), embedding only what changed.
 
         Chunks of a file that changed since it was last indexed are replaced; an
-        unchanged file embeds nothing.
+        unchanged file embeds nothing; the chunks of files deleted from an indexed folder
+        are removed (a file that still exists keeps its chunks, even if it cannot be read).
 
         Args:
             paths: Files and folders; folders are searched recursively.
@@ -160,6 +161,7 @@ class Store:
             max_file_mb: Larger files are skipped with a warning.
             progress: Show a progress bar.
         """
+        paths = list(paths)
         tokenizer = self.encoder.model.tokenizer
         size = chunk_size or self.encoder.chunk_tokens
         files = removed = 0
@@ -171,6 +173,7 @@ class Store:
             removed += self._drop_stale(source, {chunk.id for chunk in document})
             chunks.extend(document)
         embedded = self.add(chunks, progress=progress)
+        removed += self._drop_deleted([Path(p).resolve() for p in paths if Path(p).is_dir()])
         return IndexReport(files=files, chunks=len(chunks), embedded=embedded, removed=removed)
 
     def _drop_stale(self, source: str, keep: set[str]) -> int:
@@ -179,6 +182,19 @@ class Store:
         if stale:
             self.delete(stale)
         return len(stale)
+
+    def _drop_deleted(self, folders: list[Path]) -> int:
+        if not folders:
+            return 0
+        stored = self.collection.get(include=["metadatas"])
+        gone = [
+            chunk_id
+            for chunk_id, meta in zip(stored["ids"], stored["metadatas"], strict=True)
+            if _deleted_from(str((meta or {}).get("source", "")), folders)
+        ]
+        if gone:
+            self.delete(gone)
+        return len(gone)
 
     def delete(self, ids: Sequence[str]) -> None:
         """Remove chunks by id."""
@@ -264,6 +280,15 @@ class Store:
         if missing:
             raise KeyError(f"{len(missing)} chunk ids are not in the store, e.g. {missing[0]!r}")
         return np.asarray([rows[chunk_id] for chunk_id in ids], dtype=np.float32)
+
+
+def _deleted_from(source: str, folders: list[Path]) -> bool:
+    path = Path(source)
+    return (
+        bool(source)
+        and any(path.is_relative_to(folder) for folder in folders)
+        and not path.exists()
+    )
 
 
 def _make_client(
