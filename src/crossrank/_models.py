@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -68,6 +69,7 @@ def check_precision(precision: str) -> str:
     return precision
 
 
+@functools.cache
 def cpu_has_bf16() -> bool:
     """Whether this CPU does bf16 matrix products natively (AVX-512 BF16 or AMX)."""
     import torch

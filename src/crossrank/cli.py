@@ -354,7 +354,7 @@ def evaluate_command(
     """Measure nDCG@10, Recall@10/100 and MRR@10 of each stage on a BEIR-format dataset.
 
     The corpus is indexed into a fresh store (kept with --db; an unchanged corpus is not
-    embedded again). The rerank stage reorders the top K dense candidates.
+    embedded again). Each --retrieval mode is a stage; its +rerank stage reorders its top K.
     """
     from . import evaluate as ev
 
