@@ -188,7 +188,7 @@ def test_database_path_that_is_a_file(tmp_path, tiny_encoder_path):
     assert path.read_text() == "not a database"  # left as it was
 
 
-def test_read_only_database(tmp_path, tiny_encoder_path):
+def test_read_only_database(tmp_path, tiny_encoder_path, caplog):
     import subprocess
 
     db = tmp_path / "db"
@@ -201,6 +201,10 @@ def test_read_only_database(tmp_path, tiny_encoder_path):
         subprocess.run(["mount", "-o", "remount,ro,bind", str(db)], check=True)
         reader = Store(db, store.collection_name, Encoder(tiny_encoder_path))
         assert len(reader.search("rivers", k=3)) == 1  # reading still works
+        with caplog.at_level("WARNING", logger="crossrank.bm25"):
+            for _ in range(2):  # BM25 is built in memory; the failed save is said once
+                assert len(reader.bm25.search("rivers", 3)) == 1
+        assert caplog.text.count("cannot save the BM25 index") == 1
         (tmp_path / "docs" / "new.txt").write_bytes(b"A second document, about mountains.")
         with pytest.raises(StoreError, match="cannot write to the Chroma database"):
             reader.index([tmp_path / "docs"])

@@ -52,6 +52,7 @@ class BM25Index:
         self.language = language
         self._built: _Built | None = None
         self._lock = threading.Lock()  # one build at a time; searches share the result
+        self._saveable = True  # False after a failed save (a read-only store)
 
     @property
     def folder(self) -> Path | None:
@@ -135,14 +136,15 @@ class BM25Index:
         """The index matching the collection now: kept, loaded from disk, or rebuilt."""
         version = (self.store.writes, self.store.count())
         built = self._built
-        on_disk = self.folder is not None and (self.folder / STATE_FILE).exists()
-        if built is not None and built.version == version and (on_disk or self.folder is None):
+        folder = self.folder if self._saveable else None
+        on_disk = folder is not None and (folder / STATE_FILE).exists()
+        if built is not None and built.version == version and (on_disk or folder is None):
             return built
         ids = self._ids()
         digest = _digest(ids)
         if built is not None and built.digest == digest:
             self._built = _Built(built.retriever, built.ids, digest, version)
-            if self.folder is not None and not on_disk:
+            if folder is not None and not on_disk:
                 self._save(self._built)
         else:
             self._built = self._load(digest, version) or self._build(version)
@@ -179,7 +181,7 @@ class BM25Index:
             )
             retriever.index(tokens, show_progress=False)
         built = _Built(retriever, ids, _digest(ids), version)
-        if self.folder is not None and ids:
+        if self.folder is not None and self._saveable and ids:
             self._save(built)
         return built
 
@@ -192,6 +194,7 @@ class BM25Index:
             state = {"digest": built.digest, "language": self.language, "ids": built.ids}
             (self.folder / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
         except OSError as error:  # a read-only store still searches, from memory
+            self._saveable = False
             logger.warning("cannot save the BM25 index to %s: %s", self.folder, error)
 
 
