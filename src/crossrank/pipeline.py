@@ -114,9 +114,8 @@ class Pipeline:
         else:
             hits = self._hybrid(query, depth, filters)
         if self.mmr is not None and len(hits) > k:
-            hits = [
-                hits[i] for i in fusion.mmr(self._relevance(hits), self._vectors(hits), k, self.mmr)
-            ]
+            vectors = self.store.embeddings([hit.id for hit in hits])
+            hits = [hits[i] for i in fusion.mmr(self._relevance(hits), vectors, k, self.mmr)]
         return hits[:k]
 
     def _relevance(self, hits: list[Hit]) -> np.ndarray:
@@ -126,9 +125,6 @@ class Pipeline:
             return scores
         low, high = scores.min(), scores.max()
         return (scores - low) / (high - low) if high > low else np.ones_like(scores)
-
-    def _vectors(self, hits: list[Hit]) -> np.ndarray:
-        return self.store.embeddings([hit.id for hit in hits])
 
     def _hybrid(self, query: str, k: int, filters: dict[str, Any]) -> list[Hit]:
         found = {
