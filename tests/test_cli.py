@@ -53,16 +53,33 @@ def test_index_and_ask_round_trip_as_json(indexed: list[str], tiny_reranker_path
     assert scores == sorted(scores, reverse=True)
 
 
-def test_ask_with_bm25_and_hybrid_retrieval(indexed: list[str]):
+def test_ask_with_bm25_and_hybrid_retrieval(indexed: list[str], tiny_reranker_path: str):
     done = crossrank("ask", "lambda", *indexed, "--no-rerank", "--retrieval", "bm25", "--json")
     assert done.returncode == 0, done.stderr
     hits = json.loads(done.stdout)["hits"]
     assert hits and all(set(hit["scores"]) == {"bm25"} for hit in hits)
     assert Path(hits[0]["source"]).name == "lambda.txt"
     done = crossrank(
-        "ask", "lambda", *indexed, "--no-rerank", "--retrieval", "hybrid", "--weights", "0.5,0.5"
+        "ask",
+        "lambda",
+        *indexed,
+        "--retrieval",
+        "hybrid",
+        "--weights",
+        "0.5,0.5",
+        "--mmr",
+        "0.7",
+        "--reranker",
+        tiny_reranker_path,
+        "--precision",
+        "fp32",
+        "--json",
     )
     assert done.returncode == 0, done.stderr
+    hits = json.loads(done.stdout)["hits"]
+    assert all(isinstance(hit["rerank_score"], float) and hit["scores"] for hit in hits)
+    done = crossrank("ask", "lambda", *indexed, "--precision", "int8")
+    assert done.returncode == 2 and "'int8' is not one of" in done.stderr
     done = crossrank("ask", "lambda", *indexed, "--retrieval", "hybrid", "--weights", "half")
     assert done.returncode == 2 and "expected two numbers, DENSE,BM25" in done.stderr
 
