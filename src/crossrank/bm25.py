@@ -29,7 +29,7 @@ class _Built:
     retriever: Any
     ids: list[str]
     digest: str
-    version: tuple[int, int]  # (store writes seen, chunk count) when last checked
+    count: int  # the collection's chunk count when last checked
 
 
 class BM25Index:
@@ -134,26 +134,26 @@ class BM25Index:
 
     def _current(self) -> _Built:
         """The index matching the collection now: kept, loaded from disk, or rebuilt."""
-        version = (self.store.writes, self.store.count())
+        count = self.store.count()
         built = self._built
         folder = self.folder if self._saveable else None
         on_disk = folder is not None and (folder / STATE_FILE).exists()
-        if built is not None and built.version == version and (on_disk or folder is None):
+        if built is not None and built.count == count and (on_disk or folder is None):
             return built
         ids = self._ids()
         digest = _digest(ids)
         if built is not None and built.digest == digest:
-            self._built = _Built(built.retriever, built.ids, digest, version)
+            self._built = _Built(built.retriever, built.ids, digest, count)
             if folder is not None and not on_disk:
                 self._save(self._built)
         else:
-            self._built = self._load(digest, version) or self._build(version)
+            self._built = self._load(digest, count) or self._build(count)
         return self._built
 
     def _ids(self) -> list[str]:
         return list(self.store.collection.get(include=[])["ids"])
 
-    def _load(self, digest: str, version: tuple[int, int]) -> _Built | None:
+    def _load(self, digest: str, count: int) -> _Built | None:
         if self.folder is None:
             return None
         try:
@@ -165,9 +165,9 @@ class BM25Index:
             retriever = bm25s.BM25.load(str(self.folder))
         except (OSError, ValueError):
             return None
-        return _Built(retriever, list(state["ids"]), digest, version)
+        return _Built(retriever, list(state["ids"]), digest, count)
 
-    def _build(self, version: tuple[int, int]) -> _Built:
+    def _build(self, count: int) -> _Built:
         import bm25s
 
         stored = self.store.collection.get(include=["documents"])
@@ -180,7 +180,7 @@ class BM25Index:
                 texts, stopwords="en", stemmer=self._stemmer(), show_progress=False
             )
             retriever.index(tokens, show_progress=False)
-        built = _Built(retriever, ids, _digest(ids), version)
+        built = _Built(retriever, ids, _digest(ids), count)
         if self.folder is not None and self._saveable and ids:
             self._save(built)
         return built

@@ -83,7 +83,6 @@ class Store:
         self._client = client or _make_client(self.path, in_memory, host, port, headers)
         self._collection: Any = None
         self.persistent = not in_memory and host is None and client is None
-        self.writes = 0  # writes through this object; the BM25 index watches it
         self.bm25 = BM25Index(self)
 
     @property
@@ -209,8 +208,7 @@ class Store:
 
         try:
             yield
-            self.writes += 1
-            self.bm25.invalidate()
+            self.bm25.invalidate()  # here and on disk, for every process
         except InternalError as error:
             raise StoreError(
                 f"cannot write to the Chroma database at {self.path} ({error}): is it "
