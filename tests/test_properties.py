@@ -136,4 +136,6 @@ def test_convex_fusion_stays_within_the_weights(dense, bm25, dense_weight):
         assert -1e-9 <= score <= ceiling + 1e-9
     if dense and bm25 and dense_weight == 1:  # all weight on dense: dense order is kept
         ranked = [chunk_id for chunk_id in fused if chunk_id in dense]
-        assert [dense[i] for i in ranked] == sorted(dense.values(), reverse=True)
+        for above, below in zip(ranked, ranked[1:]):
+            # min-max scaling may round near-equal scores to one value: a tie, in any order
+            assert dense[above] >= dense[below] or fused[above] == fused[below]
