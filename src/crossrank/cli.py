@@ -166,6 +166,14 @@ _reranker_options = _all(
             default=None,
             help="Cross-encoder tokens per pair (default: the model's).",
         ),
+        click.option(
+            "--retrieval-weight",
+            type=click.FloatRange(0.0, 1.0),
+            default=0.0,
+            show_default=True,
+            help="Order by reciprocal-rank fusion of the rerank order with the retrieval "
+            "order, giving retrieval this weight (0: rerank order alone).",
+        ),
     ]
 )
 
@@ -234,13 +242,19 @@ def _reranker(
     precision: str,
     batch_size: int,
     max_length: int | None,
+    retrieval_weight: float = 0.0,
 ) -> Reranker | None:
     """The loaded cross-encoder, or None (said in one line) when it cannot be loaded."""
     if no_rerank:
         return None
     try:
         return Reranker(
-            name, device=device, precision=precision, batch_size=batch_size, max_length=max_length
+            name,
+            device=device,
+            precision=precision,
+            batch_size=batch_size,
+            max_length=max_length,
+            retrieval_weight=retrieval_weight,
         ).load()
     except ModelNotFoundError as error:
         click.echo(
@@ -278,6 +292,7 @@ def ask(
     reranker: str,
     batch_size: int,
     max_length: int | None,
+    retrieval_weight: float,
     retrieval: str,
     fusion: str,
     weights: str,
@@ -295,7 +310,9 @@ def ask(
             f"collection {collection!r} at {db} is empty: run `crossrank index PATH` first"
         )
     hits = _pipeline(store, retrieval, fusion, weights, mmr, k).retrieve(question, max(k, top_n))
-    cross = _reranker(no_rerank, reranker, device, precision, batch_size, max_length)
+    cross = _reranker(
+        no_rerank, reranker, device, precision, batch_size, max_length, retrieval_weight
+    )
     if cross is not None:
         hits = cross.rerank(question, hits, threshold=threshold)
     hits = hits[:top_n]
@@ -343,6 +360,7 @@ def evaluate_command(
     reranker: str,
     batch_size: int,
     max_length: int | None,
+    retrieval_weight: float,
     retrieval: tuple[str, ...],
     fusion: str,
     weights: str,
@@ -359,7 +377,9 @@ def evaluate_command(
     from . import evaluate as ev
 
     data = ev.load_beir(dataset, split)
-    cross = _reranker(no_rerank, reranker, device, precision, batch_size, max_length)
+    cross = _reranker(
+        no_rerank, reranker, device, precision, batch_size, max_length, retrieval_weight
+    )
     with tempfile.TemporaryDirectory() as scratch:
         store = _store(db or scratch, collection, model, device, precision)
         ev.index_corpus(store, data, progress=not as_json)
@@ -389,6 +409,127 @@ def evaluate_command(
         cells = [f"{result.metrics[metric]:.4f}" for metric in ev.METRICS]
         table.add_row(name, *cells, f"{result.queries_per_second:.1f}")
     Console().print(table)
+
+
+@cli.command()
+@click.argument("out", type=click.Path(file_okay=False))
+@_store_options()
+@click.option(
+    "--base",
+    default=DEFAULT_ENCODER,
+    show_default=True,
+    help="Start from this cross-encoder, or bi-encoder (its encoder gets a fresh score head).",
+)
+@click.option(
+    "--pairs",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help='Labelled pairs: JSON lines {"query": ..., "passage": ...}. Repeatable.',
+)
+@click.option(
+    "--qrels",
+    "qrels_dataset",
+    type=click.Path(exists=True, file_okay=False),
+    help="A BEIR folder whose qrels/train.tsv labels its corpus (indexed into --db).",
+)
+@click.option("--no-pseudo", is_flag=True, help="No pseudo-queries from the index's headings.")
+@click.option(
+    "--max-examples",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Use at most this many pseudo-queries (a random, seeded sample).",
+)
+@click.option("--negatives", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=1.0)
+@click.option("--batch-size", type=click.IntRange(min=2), default=16, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=2e-5)
+@click.option(
+    "--max-minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Stop training (and save the model) after this many minutes.",
+)
+@click.option("--resume", is_flag=True, help="Continue from OUT's last checkpoint.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def train(
+    out: str,
+    db: str,
+    collection: str,
+    model: str,
+    device: str | None,
+    precision: str,
+    base: str,
+    pairs: tuple[str, ...],
+    qrels_dataset: str | None,
+    no_pseudo: bool,
+    max_examples: int | None,
+    negatives: int,
+    epochs: float,
+    batch_size: int,
+    learning_rate: float,
+    max_minutes: float | None,
+    resume: bool,
+    seed: int,
+    quiet: bool,
+) -> None:
+    """Train a reranker for the indexed corpus and save it to OUT; no hand labels needed.
+
+    Pseudo-queries are the heading paths of the indexed Markdown/reST sections, each with
+    its section's first chunk as the answer; --pairs and --qrels add labelled ones. Hard
+    negatives are mined with hybrid retrieval. Use the result with --reranker OUT.
+    """
+    import random
+
+    from . import evaluate as ev
+    from . import train as tr
+
+    store = _store(db, collection, model, device, precision)
+    if store.count() == 0:
+        raise click.ClickException(f"collection {collection!r} at {db} is empty: index first")
+    examples: list[tr.Example] = []
+    data: dict[str, int] = {}
+    if not no_pseudo:
+        pseudo = tr.pseudo_queries(store)
+        random.Random(seed).shuffle(pseudo)
+        examples += pseudo[:max_examples]
+        data["pseudo-queries"] = len(pseudo[:max_examples])
+    for path in pairs:
+        labelled = tr.read_pairs(path)
+        examples += labelled
+        data["labelled pairs"] = data.get("labelled pairs", 0) + len(labelled)
+    if qrels_dataset:
+        beir = ev.load_beir(qrels_dataset, "train")
+        ev.index_corpus(store, beir, progress=not quiet)
+        judged = tr.qrels_examples(store, beir)
+        examples += judged
+        data["qrels pairs"] = len(judged)
+    if not examples:
+        raise click.ClickException(
+            "no training examples: the index has no Markdown/reST headings to make "
+            "pseudo-queries from; pass --pairs or --qrels"
+        )
+    rows = tr.mine(Pipeline(store), examples, negatives=negatives, seed=seed, progress=not quiet)
+    report = tr.train(
+        rows,
+        out,
+        base=base,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        max_minutes=max_minutes,
+        resume=resume,
+        seed=seed,
+        precision=precision,
+        device=device,
+        progress=not quiet,
+        data=data,
+    )
+    click.echo(
+        f"trained {out}: {report.examples} rows, {report.steps} steps in "
+        f"{report.seconds / 60:.1f} min ({report.pairs_per_second} pairs/s); "
+        f"use it with --reranker {out}"
+    )
 
 
 def _print_table(question: str, hits: list) -> None:

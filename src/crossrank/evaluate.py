@@ -6,7 +6,7 @@ import csv
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,16 @@ RECALL_CUTOFFS = (1, 2, 3, 5, 10, 20, 50, 100)
 
 @dataclass(frozen=True)
 class Dataset:
-    """A BEIR-format dataset: ``corpus`` maps ids to ``(title, text)``."""
+    """A BEIR-format dataset: ``corpus`` maps ids to ``(title, text)``.
+
+    ``sections`` maps a document id to its heading path, read from a corpus row's
+    ``metadata.section`` when there is one (pseudo-queries for training come from it).
+    """
 
     corpus: dict[str, tuple[str, str]]
     queries: dict[str, str]
     qrels: dict[str, dict[str, int]]
+    sections: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -43,9 +48,15 @@ class StageResult:
 def load_beir(folder: str | Path, split: str = "test") -> Dataset:
     """Read ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv`` from ``folder``."""
     root = Path(folder)
+    records = _jsonl(root / "corpus.jsonl")
     corpus = {
         str(row["_id"]): (str(row.get("title") or ""), str(row.get("text") or ""))
-        for row in _jsonl(root / "corpus.jsonl")
+        for row in records
+    }
+    sections = {
+        str(row["_id"]): str(row["metadata"]["section"])
+        for row in records
+        if isinstance(row.get("metadata"), dict) and row["metadata"].get("section")
     }
     queries = {str(row["_id"]): str(row["text"]) for row in _jsonl(root / "queries.jsonl")}
     qrels: dict[str, dict[str, int]] = {}
@@ -64,7 +75,7 @@ def load_beir(folder: str | Path, split: str = "test") -> Dataset:
     unknown = {doc for judged in qrels.values() for doc in judged} - corpus.keys()
     if unknown:
         raise IngestError(f"{path}: {len(unknown)} judged ids are not in the corpus")
-    return Dataset(corpus, queries, qrels)
+    return Dataset(corpus, queries, qrels, sections)
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
@@ -84,7 +95,8 @@ def index_corpus(store: Store, dataset: Dataset, *, progress: bool = False) -> i
     with store.encoder.lock:
         for doc_id, (title, text) in dataset.corpus.items():
             text = f"{title}\n{text}".strip()
-            chunks.extend(chunk_document(doc_id, text, tokenizer, size, 32))
+            section = dataset.sections.get(doc_id, "")
+            chunks.extend(chunk_document(doc_id, text, tokenizer, size, 32, section))
     return store.add(chunks, progress=progress)
 
 

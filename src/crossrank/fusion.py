@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from typing import TypeVar
 
 import numpy as np
+
+K = TypeVar("K", bound=Hashable)
 
 RRF_K = 60  # the constant of Cormack et al. (2009), also LangChain's EnsembleRetriever's
 
 
 def reciprocal_rank(
-    rankings: Mapping[str, Sequence[str]], weights: Mapping[str, float], k: int = RRF_K
-) -> dict[str, float]:
+    rankings: Mapping[str, Sequence[K]], weights: Mapping[str, float], k: int = RRF_K
+) -> dict[K, float]:
     """Weighted reciprocal-rank fusion: ``sum(weight / (k + rank))`` over the rankings.
 
     ``rankings`` maps a retriever's name to its ids, best first (rank 1 is the first); an
     id found by several retrievers is counted once per retriever, never twice in one.
     Returns each id's fused score, best first (ties keep first-seen order).
     """
-    fused: dict[str, float] = {}
+    fused: dict[K, float] = {}
     for name, ids in rankings.items():
         for rank, chunk_id in enumerate(dict.fromkeys(ids), 1):
             fused[chunk_id] = fused.get(chunk_id, 0.0) + weights[name] / (k + rank)
@@ -68,6 +71,6 @@ def mmr(relevance: np.ndarray, candidates: np.ndarray, k: int, lambda_mult: floa
     return picked
 
 
-def _best_first(fused: dict[str, float]) -> dict[str, float]:
+def _best_first(fused: dict[K, float]) -> dict[K, float]:
     order = sorted(fused, key=lambda chunk_id: -fused[chunk_id])
     return {chunk_id: fused[chunk_id] for chunk_id in order}

@@ -17,6 +17,8 @@ class Chunk:
         index: Position of the chunk in its document, from 0.
         start_char: Offset of the first character in the extracted document text.
         end_char: Offset one past the last character.
+        section: Heading path of the section the chunk starts in (``"Guide > Install"``),
+            for Markdown and reStructuredText; "" when unknown.
     """
 
     id: str
@@ -25,16 +27,20 @@ class Chunk:
     index: int
     start_char: int
     end_char: int
+    section: str = ""
 
     @property
     def metadata(self) -> dict[str, Any]:
         """The metadata stored with the chunk in Chroma."""
-        return {
+        metadata: dict[str, Any] = {
             "source": self.source,
             "chunk_index": self.index,
             "start_char": self.start_char,
             "end_char": self.end_char,
         }
+        if self.section:
+            metadata["section"] = self.section
+        return metadata
 
 
 @dataclass(frozen=True)

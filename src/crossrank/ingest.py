@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ._headings import section_paths
 from ._spans import token_spans
 from .errors import IngestError
 from .hit import Chunk
@@ -15,6 +16,7 @@ from .hit import Chunk
 logger = logging.getLogger(__name__)
 
 SUFFIXES = frozenset({".txt", ".md", ".rst", ".html", ".htm"})
+MARKUP = (".md", ".rst")  # files whose headings give chunks a section
 MAX_FILE_MB = 50.0
 
 
@@ -86,12 +88,32 @@ def chunk_id(source: str, index: int, text: str) -> str:
     return digest[:32]
 
 
-def chunk_document(source: str, text: str, tokenizer: Any, size: int, overlap: int) -> list[Chunk]:
-    """Chunks of one document, each carrying its source, index and character offsets."""
-    chunks = []
-    for index, (start, end) in enumerate(token_spans(text, tokenizer, size, overlap)):
-        piece = text[start:end]
-        chunks.append(Chunk(chunk_id(source, index, piece), piece, source, index, start, end))
+def chunk_document(
+    source: str, text: str, tokenizer: Any, size: int, overlap: int, section: str = ""
+) -> list[Chunk]:
+    """Chunks of one document, each with its source, index, character offsets and section.
+
+    Markdown and reStructuredText are cut at their headings first, so that each chunk lies
+    in one section and gets its heading path; other text is one section, ``section``.
+    """
+    starts, paths = [0], [section]
+    if source.lower().endswith(MARKUP):
+        starts, paths = section_paths(text)
+    ends = [*starts[1:], len(text)]
+    chunks: list[Chunk] = []
+    for begin, finish, path in zip(starts, ends, paths, strict=True):
+        for start, end in token_spans(text[begin:finish], tokenizer, size, overlap):
+            piece, index = text[begin + start : begin + end], len(chunks)
+            chunk = Chunk(
+                chunk_id(source, index, piece),
+                piece,
+                source,
+                index,
+                begin + start,
+                begin + end,
+                path,
+            )
+            chunks.append(chunk)
     return chunks
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import _models
+from . import _models, fusion
 from ._spans import token_spans
 from .hit import Hit
 
@@ -37,6 +37,10 @@ class Reranker:
         window_overlap: Tokens shared by consecutive windows of a long passage.
         precision: ``"fp32"`` (exact), ``"bf16"`` or ``"fp16"`` (fast), or ``"auto"``:
             bf16/fp16 on a GPU, bf16 on a CPU that does bf16 natively, else fp32.
+        retrieval_weight: 0 (the default) orders by rerank score alone; above 0, by
+            weighted reciprocal-rank fusion of the rerank order (weight ``1 - w``) with the
+            order the candidates came in, their retrieval order (weight ``w``). Scores stay
+            the cross-encoder's; only the order (and so ``top_n``) changes.
         model_kwargs: Extra keyword arguments for ``CrossEncoder``.
 
     Example:
@@ -54,6 +58,7 @@ class Reranker:
         max_length: int | None = None,
         window_overlap: int = 64,
         precision: str = "auto",
+        retrieval_weight: float = 0.0,
         model_kwargs: dict[str, Any] | None = None,
     ) -> None:
         if batch_size < 1:
@@ -69,6 +74,7 @@ class Reranker:
         self.precision = _models.check_precision(precision)
         self._max_length = max_length
         self.window_overlap = window_overlap
+        self.retrieval_weight = check_retrieval_weight(retrieval_weight)
         self.model_kwargs = dict(model_kwargs or {})
 
     @property
@@ -199,8 +205,9 @@ class Reranker:
     ) -> list[tuple[int, float]]:
         """``(index into texts, score)`` pairs, best first, cut by ``top_n`` and ``threshold``.
 
-        Ties keep the input order. This is the one place ranking happens; :meth:`rerank`
-        and the framework adapters build on it.
+        Ties keep the input order. With a ``retrieval_weight``, the order fuses the rerank
+        order with the input (retrieval) order. This is the one place ranking happens;
+        :meth:`rerank` and the framework adapters build on it.
 
         Args:
             query: The question or search text.
@@ -209,7 +216,12 @@ class Reranker:
             threshold: Drop texts scoring below this value in [0, 1].
         """
         check_cutoffs(top_n, threshold)
-        return select(self.score(query, texts), top_n=top_n, threshold=threshold)
+        return select(
+            self.score(query, texts),
+            top_n=top_n,
+            threshold=threshold,
+            retrieval_weight=self.retrieval_weight,
+        )
 
     def rerank(
         self,
@@ -229,11 +241,24 @@ class Reranker:
 
 
 def select(
-    scores: Sequence[float], *, top_n: int | None = None, threshold: float | None = None
+    scores: Sequence[float],
+    *,
+    top_n: int | None = None,
+    threshold: float | None = None,
+    retrieval_weight: float = 0.0,
 ) -> list[tuple[int, float]]:
-    """``(index, score)`` best first (ties keep input order), cut by threshold and top_n."""
+    """``(index, score)`` best first (ties keep input order), cut by threshold and top_n.
+
+    With ``retrieval_weight`` above 0, "best" is by weighted reciprocal-rank fusion of the
+    score order with the input order (see :class:`Reranker`).
+    """
     check_cutoffs(top_n, threshold)
     order = sorted(range(len(scores)), key=lambda i: -scores[i])
+    if check_retrieval_weight(retrieval_weight):
+        weights = {"rerank": 1.0 - retrieval_weight, "retrieval": retrieval_weight}
+        order = list(
+            fusion.reciprocal_rank({"rerank": order, "retrieval": range(len(scores))}, weights)
+        )
     ranked = [(i, scores[i]) for i in order if threshold is None or scores[i] >= threshold]
     return ranked[:top_n] if top_n is not None else ranked
 
@@ -261,6 +286,13 @@ def check_cutoffs(top_n: int | None, threshold: float | None) -> None:
         raise ValueError(f"top_n must be at least 1, got {top_n}")
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be in [0, 1] (scores are calibrated), got {threshold}")
+
+
+def check_retrieval_weight(weight: float) -> float:
+    """Return ``weight`` if it is in [0, 1], else raise ``ValueError``."""
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"retrieval_weight must be in [0, 1], got {weight}")
+    return weight
 
 
 def _score_head_in_fp32(model: CrossEncoder) -> None:
@@ -295,4 +327,4 @@ def _calibrate(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-logits))
 
 
-__all__ = ["Reranker", "check_cutoffs", "select", "token_batches"]
+__all__ = ["Reranker", "check_cutoffs", "check_retrieval_weight", "select", "token_batches"]

@@ -30,6 +30,8 @@ class CrossEncoderReranker(BaseDocumentCompressor):
         max_length: Tokens per pair (default: the model's own).
         device: ``"cpu"``, ``"cuda"``...; None picks the best available.
         precision: ``"fp32"`` (exact), ``"bf16"``/``"fp16"`` (fast) or ``"auto"``.
+        retrieval_weight: Above 0, order by reciprocal-rank fusion of the rerank order with
+            the documents' incoming (retrieval) order, this being the retrieval's weight.
 
     Example:
         >>> compressor = CrossEncoderReranker(model="cross-encoder/ms-marco-MiniLM-L-6-v2")
@@ -47,6 +49,7 @@ class CrossEncoderReranker(BaseDocumentCompressor):
     max_length: int | None = None
     device: str | None = None
     precision: str = "auto"
+    retrieval_weight: float = 0.0
     reranker: Reranker = Field(default=None, exclude=True)  # type: ignore[assignment]
 
     @model_validator(mode="before")
@@ -62,6 +65,7 @@ class CrossEncoderReranker(BaseDocumentCompressor):
                 model=model.model_name,
                 batch_size=model.batch_size,
                 precision=model.precision,
+                retrieval_weight=model.retrieval_weight,
                 reranker=model,
             )
         elif values.get("reranker") is None:
@@ -71,6 +75,7 @@ class CrossEncoderReranker(BaseDocumentCompressor):
                 precision=values.get("precision", "auto"),
                 batch_size=values.get("batch_size", 32),
                 max_length=values.get("max_length"),
+                retrieval_weight=values.get("retrieval_weight", 0.0),
             )
         return values
 

@@ -33,6 +33,8 @@ class CrossEncoderRerank(BaseNodePostprocessor):
         device: ``"cpu"``, ``"cuda"``...; None picks the best available.
         precision: ``"fp32"`` (exact), ``"bf16"``/``"fp16"`` (fast) or ``"auto"``.
         keep_retrieval_score: Keep the incoming score in ``metadata["retrieval_score"]``.
+        retrieval_weight: Above 0, order by reciprocal-rank fusion of the rerank order with
+            the nodes' incoming (retrieval) order, this being the retrieval's weight.
 
     Example:
         >>> rerank = CrossEncoderRerank("cross-encoder/ms-marco-MiniLM-L-6-v2", top_n=3)
@@ -49,6 +51,9 @@ class CrossEncoderRerank(BaseNodePostprocessor):
     keep_retrieval_score: bool = Field(
         default=False, description="Keep the retrieval score in node metadata."
     )
+    retrieval_weight: float = Field(
+        default=0.0, description="Weight of the retrieval order fused with the rerank order."
+    )
     _reranker: Reranker = PrivateAttr()
 
     def __init__(
@@ -62,6 +67,7 @@ class CrossEncoderRerank(BaseNodePostprocessor):
         device: str | None = None,
         precision: str = "auto",
         keep_retrieval_score: bool = False,
+        retrieval_weight: float = 0.0,
         **kwargs: Any,
     ) -> None:
         check_cutoffs(top_n, threshold)
@@ -72,6 +78,7 @@ class CrossEncoderRerank(BaseNodePostprocessor):
                 precision=precision,
                 batch_size=batch_size,
                 max_length=max_length,
+                retrieval_weight=retrieval_weight,
             )
         super().__init__(
             model=model.model_name,
@@ -82,6 +89,7 @@ class CrossEncoderRerank(BaseNodePostprocessor):
             device=model.device,
             precision=model.precision,
             keep_retrieval_score=keep_retrieval_score,
+            retrieval_weight=model.retrieval_weight,
             **kwargs,
         )
         self._reranker = model
