@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 DB ?= .crossrank
 QUESTION ?= How do I leave a loop early?
 
-.PHONY: install demo test lint bench dataset quality clean
+.PHONY: install demo test lint bench dataset quality train-eval clean
 
 install: $(VENV)/.installed
 
@@ -51,6 +51,10 @@ quality: install
 	cd benchmarks && ../$(BIN)/python hybrid.py $(DEV)
 	cd benchmarks && ../$(BIN)/python precision.py $(DEV) --k 20
 	cd benchmarks && ../$(BIN)/python precision.py $(DEV) --k 20 --head-scale 300 --skip-encoder
+
+# Train a reranker on the dev set's own index, evaluate it on held-out FAQ files (~30 min).
+train-eval: install
+	cd benchmarks && ../$(BIN)/python train_reranker.py $(DEV) --work .cache/trained
 
 # The Python-docs dev set (BEIR format) and its dense baseline (embeds ~15k chunks: ~20 min).
 dataset: install

@@ -442,7 +442,9 @@ def evaluate_command(
 @click.option("--negatives", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=1.0)
 @click.option("--batch-size", type=click.IntRange(min=2), default=16, show_default=True)
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=2e-5)
+@click.option(
+    "--learning-rate", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True
+)
 @click.option(
     "--max-minutes",
     type=click.FloatRange(min=0, min_open=True),

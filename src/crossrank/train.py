@@ -205,11 +205,11 @@ def train(
     base: str = _models.DEFAULT_ENCODER,
     epochs: float = 1.0,
     batch_size: int = 16,
-    learning_rate: float = 2e-5,
+    learning_rate: float = 1e-4,
     head_learning_rate: float | None = None,
     in_batch_negatives: int = 1,
     max_minutes: float | None = None,
-    max_length: int | None = 320,
+    max_length: int | None = 192,
     save_steps: int = 200,
     resume: bool = False,
     seed: int = 0,
@@ -228,11 +228,13 @@ def train(
         epochs: Passes over the rows.
         batch_size: Queries per step; each is scored against its positive, its mined
             negatives and ``in_batch_negatives`` other queries' passages.
-        learning_rate: For the encoder.
+        learning_rate: For the encoder. The defaults (1e-4, ``max_length`` 192) trained
+            better on the dev set than 5e-5 and 320 (README, *Training a reranker*).
         head_learning_rate: For the score head; None is 10x ``learning_rate`` (a fresh head
             starts from random weights).
         max_minutes: Stop (and save) after this much training time.
-        max_length: Tokens per query-passage pair while training.
+        max_length: Tokens per query-passage pair while training (longer passages are
+            truncated for training only; the trained reranker still reads them whole).
         save_steps: Save a checkpoint every this many steps (the last two are kept).
         resume: Continue from the last checkpoint in ``out/checkpoints``.
         seed: Seeds initialization, shuffling and in-batch sampling.
