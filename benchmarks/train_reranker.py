@@ -147,6 +147,8 @@ def main() -> None:
     # 1. Pseudo-queries from every page but the FAQ.
     faq_sections = {s for doc, s in data.sections.items() if doc.startswith("faq/")}
     pseudo = [e for e in pseudo_queries(store) if e.section not in faq_sections]
+    if not pseudo:
+        raise SystemExit(f"{args.db} has no sections: rebuild it with `make dataset`")
     random.Random(args.seed).shuffle(pseudo)
     pseudo = pseudo[: args.base_examples]
     base = args.work / "base"
