@@ -23,6 +23,7 @@ from crossrank.train import (
 )
 
 from .test_cli import crossrank
+from .test_evaluate import beir  # noqa: F401 (a fixture)
 
 TOPICS = {
     "Statements": ["assert", "break", "continue", "pass"],
@@ -257,3 +258,30 @@ def test_trained_model_reranks_in_eval_and_both_adapters(trained_model: Path, ma
     ev.index_corpus(markdown_store, data)
     results = ev.evaluate(markdown_store, data, reranker=reranker, k=5, depth=10)
     assert set(results) == {"dense", "dense+rerank"}
+
+
+def test_train_command_from_qrels_then_eval(
+    beir: Path,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+    sample_corpus: Path,
+    tiny_encoder_path: str,
+):
+    (beir / "qrels" / "train.tsv").write_text((beir / "qrels" / "test.tsv").read_text())
+    common = ["--db", str(tmp_path / "db"), "--model", tiny_encoder_path, "--quiet"]
+    done = crossrank("index", str(sample_corpus), *common)  # .txt: no headings
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "model"
+    done = crossrank("train", str(out), *common, "--base", tiny_encoder_path)
+    assert done.returncode != 0 and "no training examples" in done.stderr
+    args = ["--base", tiny_encoder_path, "--no-pseudo", "--qrels", str(beir), "--batch-size", "2"]
+    done = crossrank("train", str(out), *common, *args, "--precision", "fp32")
+    assert done.returncode == 0, done.stderr
+    assert json.loads((out / STATE_FILE).read_text())["data"] == {"qrels pairs": 3}
+
+    evaluate = ["eval", "--dataset", str(beir), "--model", tiny_encoder_path, "--json"]
+    rerank = ["--reranker", str(out), "--retrieval", "dense", "--k", "4"]
+    done = crossrank(*evaluate, *rerank, "--retrieval-weight", "0.5")
+    assert done.returncode == 0, done.stderr
+    assert set(json.loads(done.stdout)["stages"]) == {"dense", "dense+rerank"}
+    done = crossrank(*evaluate, *rerank, "--retrieval-weight", "2")
+    assert done.returncode == 2 and "--retrieval-weight" in done.stderr
