@@ -82,6 +82,7 @@ def test_markdown_chunks_carry_their_section(markdown_store):
         first = text.splitlines()[0]
         if first.startswith("## "):  # a chunk starting at a heading belongs to its section
             assert meta["section"].endswith(first[3:])
+        assert strip_headings(text)  # no chunk is a bare heading
 
 
 def test_pseudo_queries_and_mined_negatives(markdown_store):
@@ -91,7 +92,8 @@ def test_pseudo_queries_and_mined_negatives(markdown_store):
     assert expected <= set(queries) and len(queries) == len(set(queries))
     assert "Statements > assert > assert details" in queries
     by_query = {example.query: example for example in examples}
-    assert by_query["Statements > assert"].positive.startswith("## assert")
+    # a heading without text of its own ("# Statements") goes with the next section
+    assert by_query["Statements > assert"].positive.startswith("# Statements\n\n## assert\n")
 
     rows = mine(Pipeline(markdown_store), examples, negatives=2, depth=30, seed=3)
     assert rows == mine(Pipeline(markdown_store), examples, negatives=2, depth=30, seed=3)

@@ -17,7 +17,7 @@ class Chunk:
         index: Position of the chunk in its document, from 0.
         start_char: Offset of the first character in the extracted document text.
         end_char: Offset one past the last character.
-        section: Heading path of the section the chunk starts in (``"Guide > Install"``),
+        section: Heading path of the section the chunk lies in (``"Guide > Install"``),
             for Markdown and reStructuredText; "" when unknown.
     """
 

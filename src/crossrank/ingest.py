@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ._headings import section_paths
+from ._headings import section_paths, strip_headings
 from ._spans import token_spans
 from .errors import IngestError
 from .hit import Chunk
@@ -94,14 +94,22 @@ def chunk_document(
     """Chunks of one document, each with its source, index, character offsets and section.
 
     Markdown and reStructuredText are cut at their headings first, so that each chunk lies
-    in one section and gets its heading path; other text is one section, ``section``.
+    in one section and gets its heading path; a heading with no text of its own goes with
+    the section after it (or, at the end of a document, is left out unless it is all there
+    is). Other text is one section, ``section``.
     """
     starts, paths = [0], [section]
     if source.lower().endswith(MARKUP):
         starts, paths = section_paths(text)
     ends = [*starts[1:], len(text)]
     chunks: list[Chunk] = []
+    carried: int | None = None  # start of headings waiting for their section's text
     for begin, finish, path in zip(starts, ends, paths, strict=True):
+        begin = begin if carried is None else carried
+        if (finish < len(text) or chunks) and not strip_headings(text[begin:finish]):
+            carried = begin
+            continue
+        carried = None
         for start, end in token_spans(text[begin:finish], tokenizer, size, overlap):
             piece, index = text[begin + start : begin + end], len(chunks)
             chunk = Chunk(
