@@ -287,3 +287,24 @@ def test_train_command_from_qrels_then_eval(
     assert set(json.loads(done.stdout)["stages"]) == {"dense", "dense+rerank"}
     done = crossrank(*evaluate, *rerank, "--retrieval-weight", "2")
     assert done.returncode == 2 and "--retrieval-weight" in done.stderr
+
+
+def test_beir_sections_become_pseudo_queries(tmp_path: Path, memory_store):
+    (tmp_path / "qrels").mkdir()
+    rows = [
+        {"_id": "a#1.0", "title": "A", "text": "first part", "metadata": {"section": "A > One"}},
+        {"_id": "a#1.1", "title": "A", "text": "second part", "metadata": {"section": "A > One"}},
+        {"_id": "a#2.0", "title": "A", "text": "other", "metadata": {"section": "A > Two"}},
+        {"_id": "b#0.0", "title": "B", "text": "no section here"},
+    ]
+    (tmp_path / "corpus.jsonl").write_text("\n".join(json.dumps(row) for row in rows))
+    (tmp_path / "queries.jsonl").write_text('{"_id": "q", "text": "one?"}\n')
+    (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq\ta#1.0\t1\n")
+    data = ev.load_beir(tmp_path)
+    assert data.sections == {"a#1.0": "A > One", "a#1.1": "A > One", "a#2.0": "A > Two"}
+    ev.index_corpus(memory_store, data)
+    examples = pseudo_queries(memory_store)
+    assert [(e.query, e.positive) for e in examples] == [
+        ("A > One", "A\nfirst part"),  # the section's first passage, by natural id order
+        ("A > Two", "A\nother"),
+    ]
