@@ -1,4 +1,4 @@
-"""The ``crossrank`` command: ``index`` files, ``ask`` questions."""
+"""The ``crossrank`` command: ``index`` files, ``ask`` questions, ``eval`` and ``train``."""
 
 from __future__ import annotations
 
