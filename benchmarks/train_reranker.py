@@ -42,14 +42,12 @@ def faq_file(query_id: str) -> str:
     return query_id.split("#")[0]
 
 
-def trained(out: Path, rows: list[dict[str, str]], **options: object) -> Path:
-    if not (out / STATE_FILE).exists():
-        report = train(rows, out, **options)  # type: ignore[arg-type]
-        print(
-            f"  trained {out.name}: {report.steps} steps, {report.seconds / 60:.1f} min, "
-            f"{report.pairs_per_second} pairs/s"
-        )
-    return out
+def trained(out: Path, rows: list[dict[str, str]], **options: object) -> None:
+    report = train(rows, out, **options)  # type: ignore[arg-type]
+    print(
+        f"  trained {out.name}: {report.steps} steps, {report.seconds / 60:.1f} min, "
+        f"{report.pairs_per_second} pairs/s"
+    )
 
 
 def bootstrap(diffs: np.ndarray, rounds: int = 10000, seed: int = 0) -> tuple[float, float]:

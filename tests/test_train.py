@@ -15,6 +15,7 @@ from crossrank.train import (
     CARD_HEADING,
     STATE_FILE,
     Example,
+    add_to_card,
     mine,
     pseudo_queries,
     qrels_examples,
@@ -177,6 +178,12 @@ def test_training_saves_a_usable_reranker_with_a_model_card(
     base = load_file(Path(tiny_encoder_path) / "model.safetensors")
     name = "encoder.layer.0.attention.self.query.weight"
     assert not torch.equal(trained[f"bert.{name}"], base[name])  # the encoder was trained
+
+    for result in ("first", "second"):  # a rerun replaces its section, not stacks a copy
+        add_to_card(trained_model, f"## Evaluation\n\n{result} result\n")
+    card = (trained_model / "README.md").read_text()
+    assert card.count("## Evaluation") == 1 and "second result" in card
+    assert "first result" not in card and CARD_HEADING in card
 
     scores = Reranker(str(trained_model), precision="fp32").score("assert", ["a", "assert x"])
     assert len(scores) == 2 and all(0.0 <= s <= 1.0 for s in scores)

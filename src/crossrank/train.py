@@ -127,19 +127,27 @@ def qrels_examples(
     first chunk; no relevant document of the query is used as its negative.
     """
     wanted = set(dataset.qrels if query_ids is None else query_ids)
-    examples = []
-    for qid in sorted(wanted & dataset.qrels.keys() & dataset.queries.keys()):
-        relevant = sorted(doc for doc, grade in dataset.qrels[qid].items() if grade > 0)
-        if not relevant:
-            continue
-        found = store.collection.get(
-            where={"$and": [{"source": {"$in": relevant}}, {"chunk_index": 0}]},
-            include=["documents", "metadatas"],
-        )
-        sources = frozenset(relevant)
-        for text in found["documents"]:
-            examples.append(Example(dataset.queries[qid], text, sources=sources))
-    return examples
+    judged = {
+        qid: sorted(doc for doc, grade in dataset.qrels[qid].items() if grade > 0)
+        for qid in sorted(wanted & dataset.qrels.keys() & dataset.queries.keys())
+    }
+    documents = sorted({doc for relevant in judged.values() for doc in relevant})
+    if not documents:
+        return []
+    found = store.collection.get(  # each document's first chunk, in one query
+        where={"$and": [{"source": {"$in": documents}}, {"chunk_index": 0}]},
+        include=["documents", "metadatas"],
+    )
+    first = {
+        str(meta["source"]): text
+        for text, meta in zip(found["documents"], found["metadatas"], strict=True)
+    }
+    return [
+        Example(dataset.queries[qid], first[doc], sources=frozenset(relevant))
+        for qid, relevant in judged.items()
+        for doc in relevant
+        if doc in first
+    ]
 
 
 def mine(
@@ -379,10 +387,20 @@ def _card_section(report: TrainReport) -> str:
 
 
 def add_to_card(model_dir: str | Path, markdown: str) -> None:
-    """Append a section to the model card (``README.md``) of a saved model."""
+    """Add a section to the model card (``README.md``) of a saved model.
+
+    ``markdown`` starts with its ``## `` heading; a section already there under the same
+    heading is replaced (a rerun does not stack copies), else the section is appended.
+    """
     card = Path(model_dir) / "README.md"
     text = card.read_text(encoding="utf-8") if card.exists() else ""
-    card.write_text(text.rstrip() + "\n\n" + markdown.strip() + "\n", encoding="utf-8")
+    section = markdown.strip()
+    heading = section.splitlines()[0]
+    start = text.find("\n" + heading + "\n")
+    if start >= 0:
+        end = text.find("\n## ", start + len(heading) + 1)
+        text = text[:start] + (text[end:] if end >= 0 else "")
+    card.write_text(text.rstrip() + "\n\n" + section + "\n", encoding="utf-8")
 
 
 __all__ = [
