@@ -1,9 +1,13 @@
-"""Shared fixtures: tiny BERT checkpoints built locally (no hub access), in-memory stores."""
+"""Shared fixtures: tiny BERT checkpoints built locally (no hub access), stores, the CLI."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -104,3 +108,88 @@ def indexed_store(memory_store, sample_corpus: Path):
     """The tiny-encoder in-memory store holding the sample corpus in 48-token chunks."""
     memory_store.index([sample_corpus], chunk_size=48, chunk_overlap=8)
     return memory_store
+
+
+@pytest.fixture
+def crossrank() -> Callable[..., subprocess.CompletedProcess]:
+    """Runs the ``crossrank`` CLI in a subprocess: ``crossrank("ask", "...", env={...})``."""
+
+    def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "crossrank.cli", *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **(env or {})},
+            timeout=300,
+        )
+
+    return run
+
+
+TOPICS = {
+    "Statements": ["assert", "break", "continue", "pass"],
+    "Compound statements": ["for", "while", "try", "with"],
+}
+
+
+@pytest.fixture(scope="module")
+def markdown_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two Markdown files of CPython help topics, one section (and a subsection) per topic."""
+    from pydoc_data.topics import topics
+
+    out = tmp_path_factory.mktemp("markdown")
+    for title, names in TOPICS.items():
+        parts = [f"# {title}\n"]
+        for name in names:
+            text = " ".join(topics[name].split())
+            parts.append(f"## {name}\n\n{text[:700]}\n\n### {name} details\n\n{text[700:1400]}\n")
+        (out / f"{title.split()[0].lower()}.md").write_text("\n".join(parts), encoding="utf-8")
+    return out
+
+
+@pytest.fixture
+def markdown_store(memory_store, markdown_corpus: Path):
+    memory_store.index([markdown_corpus], chunk_size=64, chunk_overlap=8)
+    return memory_store
+
+
+DOCS = {
+    "d1": ("Loops", "The break statement ends the nearest enclosing loop."),
+    "d2": ("Functions", "A lambda expression creates an anonymous function."),
+    "d3": ("Errors", "A try statement handles exceptions raised in its suite."),
+    "d4": ("Imports", "The import statement loads a module by name."),
+    "d5": ("Loops", "continue skips to the next iteration of a loop."),
+}
+
+
+QUERIES = {"q1": "How do I stop a loop?", "q2": "anonymous functions", "q3": "unjudged query"}
+
+
+QRELS = {"q1": {"d1": 1, "d5": 1}, "q2": {"d2": 1}}
+
+
+@pytest.fixture
+def beir(tmp_path: Path) -> Path:
+    """A five-document BEIR folder (corpus, queries, qrels/test.tsv) of ``beir_truth``."""
+    (tmp_path / "qrels").mkdir()
+    with (tmp_path / "corpus.jsonl").open("w") as f:
+        for doc_id, (title, text) in DOCS.items():
+            f.write(json.dumps({"_id": doc_id, "title": title, "text": text}) + "\n")
+    with (tmp_path / "queries.jsonl").open("w") as f:
+        for qid, text in QUERIES.items():
+            f.write(json.dumps({"_id": qid, "text": text}) + "\n")
+    rows = [f"{q}\t{d}\t{r}" for q, docs in QRELS.items() for d, r in docs.items()]
+    (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(rows))
+    return tmp_path
+
+
+@pytest.fixture
+def markdown_topics() -> dict[str, list[str]]:
+    """The sections of ``markdown_corpus``: title -> the topics under it."""
+    return TOPICS
+
+
+@pytest.fixture
+def beir_truth() -> dict:
+    """What the ``beir`` folder holds: its docs, queries and qrels."""
+    return {"docs": DOCS, "queries": QUERIES, "qrels": QRELS}

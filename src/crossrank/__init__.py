@@ -9,13 +9,16 @@ from .errors import (
     StoreError,
 )
 from .hit import Chunk, Hit
+from .indexer import IndexReport
 from .pipeline import Pipeline
 from .reranker import Reranker
-from .store import IndexReport, Store
+from .settings import Connection, RerankerSettings, RetrievalSettings
+from .store import Store
 
 __all__ = [
     "Chunk",
     "CollectionMismatchError",
+    "Connection",
     "CrossRankError",
     "Encoder",
     "Hit",
@@ -24,6 +27,8 @@ __all__ = [
     "ModelNotFoundError",
     "Pipeline",
     "Reranker",
+    "RerankerSettings",
+    "RetrievalSettings",
     "Store",
     "StoreError",
 ]

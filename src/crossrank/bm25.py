@@ -1,23 +1,21 @@
-"""BM25 over a store's chunks (bm25s), derived from the Chroma collection and kept in sync."""
+"""BM25 over a collection's chunks (bm25s), derived from the Chroma collection and kept in sync."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from .collection import Collection
 from .hit import Hit
-
-if TYPE_CHECKING:
-    from .store import Store
+from .retrievers import check_query
 
 logger = logging.getLogger(__name__)
 
@@ -28,44 +26,43 @@ STATE_FILE = "crossrank.json"
 class _Built:
     retriever: Any
     ids: list[str]
-    digest: str
-    count: int  # the collection's chunk count when last checked
+    version: str | None  # the collection's version token it was built from
+    count: int  # and its record count (writers other than crossrank keep the version)
 
 
 class BM25Index:
-    """Lexical (BM25) retrieval over the chunks of a :class:`~crossrank.Store`.
+    """Lexical (BM25) retrieval over the chunks of a :class:`~crossrank.collection.Collection`.
 
     The Chroma collection is the only source of truth: this index is built from its chunk
-    ids and texts, saved beside an embedded store (``<path>/bm25/<collection>``) and rebuilt
-    when the collection changes. Writes through a ``Store`` (add, re-index, delete) mark it
-    stale in this process and on disk; a saved index is used only if its chunk ids are
-    exactly the collection's. Text is lower-cased, split into words, stemmed (PyStemmer)
-    and stripped of English stop words, bm25s's standard pipeline.
+    ids and texts, saved in ``folder`` when one is given, and rebuilt when the collection's
+    version token (which every write through crossrank changes, in any process) or its
+    record count differs from the one it was built from. Text is lower-cased, split into
+    words, stemmed (PyStemmer) and stripped of English stop words, bm25s's standard pipeline.
 
     Args:
-        store: The store whose chunks are searched.
+        collection: The collection whose chunks are searched.
+        folder: Where to save the index (beside an embedded store); None keeps it in memory.
         language: Stemmer language (PyStemmer's names), or None for no stemming.
+
+    Example:
+        >>> BM25Index(collection).search("ValueError", 10)
     """
 
-    def __init__(self, store: Store, *, language: str | None = "english") -> None:
-        self.store = store
+    name = "bm25"
+
+    def __init__(
+        self,
+        collection: Collection,
+        folder: Path | None = None,
+        *,
+        language: str | None = "english",
+    ) -> None:
+        self.collection = collection
+        self.folder = folder
         self.language = language
         self._built: _Built | None = None
         self._lock = threading.Lock()  # one build at a time; searches share the result
         self._saveable = True  # False after a failed save (a read-only store)
-
-    @property
-    def folder(self) -> Path | None:
-        """Where the index is saved, or None when the store is not an embedded one on disk."""
-        if not self.store.persistent:
-            return None
-        return self.store.path / "bm25" / self.store.collection_name
-
-    def invalidate(self) -> None:
-        """Forget the index here and on disk (the store changed)."""
-        self._built = None
-        if self.folder is not None:
-            (self.folder / STATE_FILE).unlink(missing_ok=True)
 
     def search(
         self,
@@ -79,10 +76,7 @@ class BM25Index:
 
         ``where``/``where_document`` are Chroma filters, applied by Chroma itself.
         """
-        if not query or not query.strip():
-            raise ValueError("query is empty: pass a question or search text")
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
+        check_query(query, k)
         with self._lock:
             built = self._current()
         if not built.ids:
@@ -95,7 +89,7 @@ class BM25Index:
         mask = None
         if where or where_document:
             allowed = set(
-                self.store.collection.get(
+                self.collection.get(
                     where=dict(where) if where else None,
                     where_document=dict(where_document) if where_document else None,
                     include=[],
@@ -110,7 +104,7 @@ class BM25Index:
         ]
         if not ranked:
             return []
-        stored = self.store.collection.get(
+        stored = self.collection.get(
             ids=[chunk_id for chunk_id, _ in ranked], include=["documents", "metadatas"]
         )
         rows = {
@@ -134,43 +128,33 @@ class BM25Index:
 
     def _current(self) -> _Built:
         """The index matching the collection now: kept, loaded from disk, or rebuilt."""
-        count = self.store.count()
+        version, count = self.collection.version(), self.collection.count()
         built = self._built
-        folder = self.folder if self._saveable else None
-        on_disk = folder is not None and (folder / STATE_FILE).exists()
-        if built is not None and built.count == count and (on_disk or folder is None):
-            return built
-        ids = self._ids()
-        digest = _digest(ids)
-        if built is not None and built.digest == digest:
-            self._built = _Built(built.retriever, built.ids, digest, count)
-            if folder is not None and not on_disk:
-                self._save(self._built)
-        else:
-            self._built = self._load(digest, count) or self._build(count)
-        return self._built
+        if built is None or (built.version, built.count) != (version, count):
+            built = self._built = self._load(version, count) or self._build(version)
+        return built
 
-    def _ids(self) -> list[str]:
-        return list(self.store.collection.get(include=[])["ids"])
-
-    def _load(self, digest: str, count: int) -> _Built | None:
-        if self.folder is None:
+    def _load(self, version: str | None, count: int) -> _Built | None:
+        folder = self.folder
+        if folder is None or version is None:
             return None
         try:
-            state = json.loads((self.folder / STATE_FILE).read_text(encoding="utf-8"))
-            if state.get("digest") != digest or state.get("language") != self.language:
+            state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+            if (state.get("version"), len(state.get("ids", ()))) != (version, count):
+                return None
+            if state.get("language") != self.language:
                 return None
             import bm25s
 
-            retriever = bm25s.BM25.load(str(self.folder))
+            retriever = bm25s.BM25.load(str(folder))
         except (OSError, ValueError):
             return None
-        return _Built(retriever, list(state["ids"]), digest, count)
+        return _Built(retriever, list(state["ids"]), version, count)
 
-    def _build(self, count: int) -> _Built:
+    def _build(self, version: str | None) -> _Built:
         import bm25s
 
-        stored = self.store.collection.get(include=["documents"])
+        stored = self.collection.get(include=["documents"])
         ids = list(stored["ids"])
         texts = [text or "" for text in stored["documents"]]
         logger.info("building the BM25 index of %d chunks", len(ids))
@@ -180,8 +164,8 @@ class BM25Index:
                 texts, stopwords="en", stemmer=self._stemmer(), show_progress=False
             )
             retriever.index(tokens, show_progress=False)
-        built = _Built(retriever, ids, _digest(ids), count)
-        if self.folder is not None and self._saveable and ids:
+        built = _Built(retriever, ids, version, len(ids))
+        if self.folder is not None and self._saveable and ids and version is not None:
             self._save(built)
         return built
 
@@ -191,12 +175,8 @@ class BM25Index:
             if self.folder.exists():
                 shutil.rmtree(self.folder)
             built.retriever.save(str(self.folder))
-            state = {"digest": built.digest, "language": self.language, "ids": built.ids}
+            state = {"version": built.version, "language": self.language, "ids": built.ids}
             (self.folder / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
         except OSError as error:  # a read-only store still searches, from memory
             self._saveable = False
             logger.warning("cannot save the BM25 index to %s: %s", self.folder, error)
-
-
-def _digest(ids: Sequence[str]) -> str:
-    return hashlib.sha256("\n".join(sorted(ids)).encode("utf-8")).hexdigest()

@@ -11,20 +11,27 @@ from typing import Any
 
 import click
 
-from ._models import DEFAULT_ENCODER, DEFAULT_RERANKER, PRECISIONS
 from .encoder import Encoder
 from .errors import CrossRankError, ModelNotFoundError
+from .hit import SOURCE, Hit
 from .ingest import MAX_FILE_MB
-from .pipeline import (
-    DEFAULT_FUSION,
-    DEFAULT_RETRIEVAL,
-    DEFAULT_WEIGHTS,
-    FUSIONS,
-    RETRIEVALS,
-    Pipeline,
-)
+from .pipeline import Pipeline
 from .reranker import Reranker
-from .store import DEFAULT_COLLECTION, DEFAULT_DB, Store
+from .settings import (
+    DEFAULT_COLLECTION,
+    DEFAULT_DB,
+    DEFAULT_ENCODER,
+    FUSIONS,
+    PRECISIONS,
+    RETRIEVALS,
+    Connection,
+    RerankerSettings,
+    RetrievalSettings,
+)
+from .store import Store
+
+RERANKER = RerankerSettings()  # the defaults the options show
+RETRIEVAL = RetrievalSettings()
 
 
 def _store_options(db: str | None = DEFAULT_DB) -> Any:
@@ -36,6 +43,15 @@ def _store_options(db: str | None = DEFAULT_DB) -> Any:
             envvar="CROSSRANK_DB" if db else None,
             show_default=True,
             help="Directory of the embedded Chroma database.",
+        ),
+        click.option(
+            "--chroma",
+            "chroma_url",
+            default=None,
+            envvar="CROSSRANK_CHROMA",
+            metavar="URL",
+            help="A Chroma server (http://HOST:PORT) instead of --db. "
+            "A bearer token comes from CROSSRANK_CHROMA_TOKEN.",
         ),
         click.option(
             "--collection",
@@ -74,14 +90,48 @@ def _all(options: list[Any]) -> Any:
     return decorate
 
 
-def _store(db: str, collection: str, model: str, device: str | None, precision: str) -> Store:
-    return Store(db, collection, Encoder(model, device=device, precision=precision))
+def _store(
+    db: str,
+    chroma_url: str | None,
+    collection: str,
+    model: str,
+    device: str | None,
+    precision: str,
+) -> Store:
+    token = os.environ.get("CROSSRANK_CHROMA_TOKEN")
+    try:
+        if chroma_url:
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            connection = Connection.from_url(chroma_url, collection=collection, headers=headers)
+        else:
+            connection = Connection(db, collection)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--chroma/--collection") from None
+    return Store(encoder=Encoder(model, device=device, precision=precision), connection=connection)
 
 
 @click.group()
 @click.version_option(package_name="crossrank")
-def cli() -> None:
+@click.option("--verbose", is_flag=True, help="Show the libraries' log messages too.")
+def cli(verbose: bool) -> None:
     """Bi-encoder retrieval over Chroma, then cross-encoder reranking."""
+    _logging(verbose)
+
+
+def _logging(verbose: bool) -> None:
+    """crossrank's own warnings only; with --verbose, every library's info messages too.
+
+    Libraries set their own loggers' levels (bm25s logs at DEBUG), so the filter sits on
+    the handler that prints.
+    """
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    if not verbose:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(logging.Filter("crossrank"))
 
 
 @cli.command()
@@ -111,6 +161,7 @@ def cli() -> None:
 def index(
     paths: tuple[str, ...],
     db: str,
+    chroma_url: str | None,
     collection: str,
     model: str,
     device: str | None,
@@ -121,7 +172,7 @@ def index(
     quiet: bool,
 ) -> None:
     """Index files and folders of .txt, .md, .rst and .html."""
-    store = _store(db, collection, model, device, precision)
+    store = _store(db, chroma_url, collection, model, device, precision)
     report = store.index(
         paths,
         chunk_size=chunk_size,
@@ -141,14 +192,14 @@ _reranker_options = _all(
             "--k",
             "k",
             type=click.IntRange(min=1),
-            default=50,
+            default=RETRIEVAL.fetch_k,
             show_default=True,
             help="Candidates retrieved for the reranker.",
         ),
         click.option("--no-rerank", is_flag=True, help="Retrieval order only; no cross-encoder."),
         click.option(
             "--reranker",
-            default=DEFAULT_RERANKER,
+            default=RERANKER.model,
             envvar="CROSSRANK_RERANKER",
             show_default=True,
             help="Cross-encoder name or local folder.",
@@ -156,7 +207,7 @@ _reranker_options = _all(
         click.option(
             "--batch-size",
             type=click.IntRange(min=1),
-            default=32,
+            default=RERANKER.batch_size,
             show_default=True,
             help="Pairs per cross-encoder forward pass.",
         ),
@@ -169,7 +220,7 @@ _reranker_options = _all(
         click.option(
             "--retrieval-weight",
             type=click.FloatRange(0.0, 1.0),
-            default=0.0,
+            default=RERANKER.retrieval_weight,
             show_default=True,
             help="Order by reciprocal-rank fusion of the rerank order with the retrieval "
             "order, giving retrieval this weight (0: rerank order alone).",
@@ -180,7 +231,7 @@ _reranker_options = _all(
 
 def _retrieval_options(modes: tuple[str, ...]) -> Any:
     """How the first stage retrieves; ``ask`` takes one mode, ``eval`` several."""
-    weights = ",".join(f"{value:g}" for value in DEFAULT_WEIGHTS.values())
+    weights = ",".join(f"{value:g}" for value in RETRIEVAL.weights.values())
     return _all(
         [
             click.option(
@@ -196,7 +247,7 @@ def _retrieval_options(modes: tuple[str, ...]) -> Any:
             click.option(
                 "--fusion",
                 type=click.Choice(FUSIONS),
-                default=DEFAULT_FUSION,
+                default=RETRIEVAL.fusion,
                 show_default=True,
                 help="Hybrid fusion: weighted reciprocal rank, or weighted normalized scores.",
             ),
@@ -217,22 +268,30 @@ def _retrieval_options(modes: tuple[str, ...]) -> Any:
 
 
 def _pipeline(
-    store: Store, retrieval: str, fusion: str, weights: str, mmr: float | None, k: int
+    store: Store,
+    retrieval: str,
+    fusion: str,
+    weights: str,
+    mmr: float | None,
+    k: int,
+    reranker: Reranker | None = None,
+    **cutoffs: Any,
 ) -> Pipeline:
     try:
         dense, bm25 = (float(value) for value in weights.split(","))
-    except ValueError:
+        settings = RetrievalSettings(
+            retrieval,  # type: ignore[arg-type]  # click.Choice checked it
+            fusion,  # type: ignore[arg-type]
+            {"dense": dense, "bm25": bm25},
+            k,
+            mmr,
+        )
+    except ValueError as error:
         raise click.BadParameter(
-            f"{weights!r}: expected two numbers, DENSE,BM25 (e.g. 0.7,0.3)", param_hint="--weights"
+            f"{weights!r}: expected two numbers >= 0, DENSE,BM25 (e.g. 0.7,0.3) ({error})",
+            param_hint="--weights",
         ) from None
-    return Pipeline(
-        store,
-        fetch_k=k,
-        retrieval=retrieval,
-        fusion=fusion,
-        weights={"dense": dense, "bm25": bm25},
-        mmr=mmr,
-    )
+    return Pipeline(store, reranker, settings=settings, **cutoffs)
 
 
 def _reranker(
@@ -269,7 +328,7 @@ def _reranker(
 @click.argument("question")
 @_store_options()
 @_reranker_options
-@_retrieval_options((DEFAULT_RETRIEVAL,))
+@_retrieval_options((RETRIEVAL.retrieval,))
 @click.option(
     "--top-n", type=click.IntRange(min=1), default=5, show_default=True, help="Hits shown."
 )
@@ -283,6 +342,7 @@ def _reranker(
 def ask(
     question: str,
     db: str,
+    chroma_url: str | None,
     collection: str,
     model: str,
     device: str | None,
@@ -304,18 +364,18 @@ def ask(
     """Answer QUESTION with the best passages: retrieve K, rerank, show TOP_N."""
     if not question.strip():
         raise click.BadParameter("the question is empty", param_hint="QUESTION")
-    store = _store(db, collection, model, device, precision)
+    store = _store(db, chroma_url, collection, model, device, precision)
     if store.count() == 0:
         raise click.ClickException(
-            f"collection {collection!r} at {db} is empty: run `crossrank index PATH` first"
+            f"{store.connection.describe()} is empty or missing: run `crossrank index PATH` first"
         )
-    hits = _pipeline(store, retrieval, fusion, weights, mmr, k).retrieve(question, max(k, top_n))
     cross = _reranker(
         no_rerank, reranker, device, precision, batch_size, max_length, retrieval_weight
     )
-    if cross is not None:
-        hits = cross.rerank(question, hits, threshold=threshold)
-    hits = hits[:top_n]
+    pipeline = _pipeline(
+        store, retrieval, fusion, weights, mmr, k, cross, top_n=top_n, threshold=threshold
+    )
+    hits = pipeline.search(question)
     if as_json:
         payload = {
             "query": question,
@@ -351,6 +411,7 @@ def ask(
 def evaluate_command(
     dataset: str,
     db: str | None,
+    chroma_url: str | None,
     collection: str,
     model: str,
     device: str | None,
@@ -381,7 +442,7 @@ def evaluate_command(
         no_rerank, reranker, device, precision, batch_size, max_length, retrieval_weight
     )
     with tempfile.TemporaryDirectory() as scratch:
-        store = _store(db or scratch, collection, model, device, precision)
+        store = _store(db or scratch, chroma_url, collection, model, device, precision)
         ev.index_corpus(store, data, progress=not as_json)
         retrievers = {
             mode + ("+mmr" if mmr is not None else ""): _pipeline(
@@ -457,6 +518,7 @@ def evaluate_command(
 def train(
     out: str,
     db: str,
+    chroma_url: str | None,
     collection: str,
     model: str,
     device: str | None,
@@ -481,36 +543,21 @@ def train(
     its section's first chunk as the answer; --pairs and --qrels add labelled ones. Hard
     negatives are mined with hybrid retrieval. Use the result with --reranker OUT.
     """
-    import random
-
-    from . import evaluate as ev
     from . import train as tr
+    from .beir import load_beir
 
-    store = _store(db, collection, model, device, precision)
+    store = _store(db, chroma_url, collection, model, device, precision)
     if store.count() == 0:
-        raise click.ClickException(f"collection {collection!r} at {db} is empty: index first")
-    examples: list[tr.Example] = []
-    data: dict[str, int] = {}
-    if not no_pseudo:
-        pseudo = tr.pseudo_queries(store)
-        random.Random(seed).shuffle(pseudo)
-        examples += pseudo[:max_examples]
-        data["pseudo-queries"] = len(pseudo[:max_examples])
-    for path in pairs:
-        labelled = tr.read_pairs(path)
-        examples += labelled
-        data["labelled pairs"] = data.get("labelled pairs", 0) + len(labelled)
-    if qrels_dataset:
-        beir = ev.load_beir(qrels_dataset, "train")
-        ev.index_corpus(store, beir, progress=not quiet)
-        judged = tr.qrels_examples(store, beir)
-        examples += judged
-        data["qrels pairs"] = len(judged)
-    if not examples:
-        raise click.ClickException(
-            "no training examples: the index has no Markdown/reST headings to make "
-            "pseudo-queries from; pass --pairs or --qrels"
-        )
+        raise click.ClickException(f"{store.connection.describe()} is empty: index first")
+    examples, data = tr.gather(
+        store,
+        pseudo=not no_pseudo,
+        max_examples=max_examples,
+        pairs=pairs,
+        qrels=load_beir(qrels_dataset, "train") if qrels_dataset else None,
+        seed=seed,
+        progress=not quiet,
+    )
     rows = tr.mine(Pipeline(store), examples, negatives=negatives, seed=seed, progress=not quiet)
     report = tr.train(
         rows,
@@ -534,7 +581,7 @@ def train(
     )
 
 
-def _print_table(question: str, hits: list) -> None:
+def _print_table(question: str, hits: list[Hit]) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -548,7 +595,7 @@ def _print_table(question: str, hits: list) -> None:
             str(rank),
             rerank,
             f"{hit.retrieval_score:.3f}",
-            os.path.basename(str(hit.metadata.get("source", ""))),
+            os.path.basename(str(hit.metadata.get(SOURCE, ""))),
             text[:300] + ("…" if len(text) > 300 else ""),
         )
     Console().print(table)
@@ -558,7 +605,6 @@ def main() -> None:
     """Entry point of the ``crossrank`` console script."""
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         cli.main(standalone_mode=True)
     except CrossRankError as error:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -10,12 +9,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import _models
+from .settings import DEFAULT_ENCODER, check_precision
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 
-class Encoder:
+class Encoder(_models.LazyModel["SentenceTransformer"]):
     """A sentence-transformers bi-encoder producing normalized embeddings.
 
     The model loads lazily on first use and is shared by every ``Encoder`` in the process
@@ -41,7 +41,7 @@ class Encoder:
 
     def __init__(
         self,
-        model_name: str = _models.DEFAULT_ENCODER,
+        model_name: str = DEFAULT_ENCODER,
         *,
         device: str | None = None,
         batch_size: int = 32,
@@ -58,31 +58,26 @@ class Encoder:
         self.device = device
         self.batch_size = batch_size
         self._max_length = max_length
-        self.precision = _models.check_precision(precision)
+        self.precision = check_precision(precision)
         self.query_cache = query_cache
         self.model_kwargs = dict(model_kwargs or {})
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
 
-    @property
-    def model(self) -> SentenceTransformer:
-        """The loaded ``SentenceTransformer`` (loaded on first access, then shared)."""
-        device = _models.auto_device(self.device)
+    def _key(self, device: str) -> tuple[Any, ...]:
         precision = _models.auto_precision(self.precision, device, "encoder")
-        key = ("encoder", self.model_name, device, precision, self._max_length, self.model_kwargs)
-        return _models.shared(key, lambda: self._load(device, precision))
+        return ("encoder", self.model_name, device, precision, self._max_length, self.model_kwargs)
 
-    def load(self) -> Encoder:
-        """Load the model now instead of on first use; raises if it cannot be loaded."""
-        _ = self.model
-        return self
-
-    def _load(self, device: str, precision: str) -> SentenceTransformer:
+    def _load(self, device: str) -> SentenceTransformer:
         from sentence_transformers import SentenceTransformer
 
+        precision = _models.auto_precision(self.precision, device, "encoder")
         target, local_only = _models.resolve(self.model_name, "embedding")
+        options = dict(self.model_kwargs)
+        if target == str(_models.bundled_model()):
+            options.setdefault("model_kwargs", {"use_safetensors": True})
         try:
             model = SentenceTransformer(
-                target, device=device, local_files_only=local_only, **self.model_kwargs
+                target, device=device, local_files_only=local_only, **options
             )
         except (OSError, ValueError) as error:
             raise _models.load_error("embedding", self.model_name, error) from error
@@ -90,11 +85,6 @@ class Encoder:
             model.max_seq_length = self._max_length
         _models.to_precision(model, precision, device)
         return model
-
-    @property
-    def lock(self) -> threading.RLock:
-        """Hold this while using the model or its tokenizer from several threads."""
-        return _models.lock(self.model)
 
     @property
     def dimension(self) -> int:

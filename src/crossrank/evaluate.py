@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ._extras import require
-from .errors import IngestError
-from .hit import Chunk, Hit
-from .ingest import chunk_document
+from .beir import Dataset, index_corpus, load_beir
+from .hit import SOURCE, Hit
 from .pipeline import Pipeline
 from .reranker import Reranker
 from .store import Store
 
 METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 RECALL_CUTOFFS = (1, 2, 3, 5, 10, 20, 50, 100)
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """A BEIR-format dataset: ``corpus`` maps ids to ``(title, text)``.
-
-    ``sections`` maps a document id to its heading path, read from a corpus row's
-    ``metadata.section`` when there is one (pseudo-queries for training come from it).
-    """
-
-    corpus: dict[str, tuple[str, str]]
-    queries: dict[str, str]
-    qrels: dict[str, dict[str, int]]
-    sections: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -45,64 +27,9 @@ class StageResult:
     run: dict[str, list[str]]
 
 
-def load_beir(folder: str | Path, split: str = "test") -> Dataset:
-    """Read ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv`` from ``folder``."""
-    root = Path(folder)
-    records = _jsonl(root / "corpus.jsonl")
-    corpus = {
-        str(row["_id"]): (str(row.get("title") or ""), str(row.get("text") or ""))
-        for row in records
-    }
-    sections = {
-        str(row["_id"]): str(row["metadata"]["section"])
-        for row in records
-        if isinstance(row.get("metadata"), dict) and row["metadata"].get("section")
-    }
-    queries = {str(row["_id"]): str(row["text"]) for row in _jsonl(root / "queries.jsonl")}
-    qrels: dict[str, dict[str, int]] = {}
-    path = root / "qrels" / f"{split}.tsv"
-    try:
-        with path.open(encoding="utf-8", newline="") as f:
-            rows = list(csv.reader(f, delimiter="\t"))
-    except OSError as error:
-        raise IngestError(f"{path}: cannot read the qrels ({error.strerror})") from error
-    for line, row in enumerate(rows[1:], 2):  # the first line is the header
-        if len(row) < 3 or not row[2].lstrip("-").isdigit():
-            raise IngestError(f"{path}:{line}: expected query-id, corpus-id, score")
-        qrels.setdefault(row[0], {})[row[1]] = int(row[2])
-    if not corpus or not queries or not qrels:
-        raise IngestError(f"{root}: corpus, queries and qrels must all be non-empty")
-    unknown = {doc for judged in qrels.values() for doc in judged} - corpus.keys()
-    if unknown:
-        raise IngestError(f"{path}: {len(unknown)} judged ids are not in the corpus")
-    return Dataset(corpus, queries, qrels, sections)
-
-
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    try:
-        with path.open(encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
-    except OSError as error:
-        raise IngestError(f"{path}: cannot read ({error.strerror})") from error
-    except json.JSONDecodeError as error:
-        raise IngestError(f"{path}:{error.lineno}: not JSON lines ({error.msg})") from error
-
-
-def index_corpus(store: Store, dataset: Dataset, *, progress: bool = False) -> int:
-    """Chunk and embed the corpus into ``store``; each chunk's ``source`` is its document id."""
-    tokenizer, size = store.encoder.model.tokenizer, store.encoder.chunk_tokens
-    chunks: list[Chunk] = []
-    with store.encoder.lock:
-        for doc_id, (title, text) in dataset.corpus.items():
-            text = f"{title}\n{text}".strip()
-            section = dataset.sections.get(doc_id, "")
-            chunks.extend(chunk_document(doc_id, text, tokenizer, size, 32, section))
-    return store.add(chunks, progress=progress)
-
-
 def _documents(hits: Iterable[Hit]) -> list[str]:
     """Document ids in hit order, each once (a document ranks by its best chunk)."""
-    return list(dict.fromkeys(str(hit.metadata["source"]) for hit in hits))
+    return list(dict.fromkeys(str(hit.metadata[SOURCE]) for hit in hits))
 
 
 def evaluate(
@@ -197,3 +124,15 @@ def plot(
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
+
+
+__all__ = [
+    "METRICS",
+    "Dataset",
+    "StageResult",
+    "evaluate",
+    "index_corpus",
+    "load_beir",
+    "metrics",
+    "plot",
+]

@@ -5,6 +5,31 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# The chunk schema: the metadata keys crossrank's indexer writes beside each chunk.
+SOURCE = "source"  # the document: a file path, or a BEIR document id
+SECTION = "section"  # heading path, "Guide > Install" (Markdown/reST), absent when unknown
+CHUNK_INDEX = "chunk_index"  # position of the chunk in its document, from 0
+START_CHAR = "start_char"  # offsets of the chunk in its document's extracted text
+END_CHAR = "end_char"
+# Scores the adapters add to a framework document's or node's metadata.
+RETRIEVAL_SCORE = "retrieval_score"
+RERANK_SCORE = "relevance_score"  # LangChain's and Cohere's name for a rerank score
+# Keys an LLM has no use for; the adapters hide them from prompts where the framework can.
+BOOKKEEPING = (
+    CHUNK_INDEX,
+    START_CHAR,
+    END_CHAR,
+    RETRIEVAL_SCORE,
+    RERANK_SCORE,
+    "dense_score",
+    "bm25_score",
+)
+
+
+def score_key(retriever: str) -> str:
+    """The metadata key of one retriever's own score: ``"dense_score"``, ``"bm25_score"``."""
+    return f"{retriever}_score"
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -33,13 +58,13 @@ class Chunk:
     def metadata(self) -> dict[str, Any]:
         """The metadata stored with the chunk in Chroma."""
         metadata: dict[str, Any] = {
-            "source": self.source,
-            "chunk_index": self.index,
-            "start_char": self.start_char,
-            "end_char": self.end_char,
+            SOURCE: self.source,
+            CHUNK_INDEX: self.index,
+            START_CHAR: self.start_char,
+            END_CHAR: self.end_char,
         }
         if self.section:
-            metadata["section"] = self.section
+            metadata[SECTION] = self.section
         return metadata
 
 
@@ -76,9 +101,27 @@ class Hit:
         return {
             "id": self.id,
             "text": self.text,
-            "source": self.metadata.get("source"),
+            "source": self.metadata.get(SOURCE),
             "metadata": dict(self.metadata),
             "retrieval_score": self.retrieval_score,
             "rerank_score": self.rerank_score,
             "scores": dict(self.scores),
         }
+
+
+def framework_metadata(hit: Hit) -> dict[str, Any]:
+    """The metadata both framework adapters attach to a hit's document or node.
+
+    The chunk's own metadata, then ``retrieval_score``, each retriever's score
+    (``dense_score``, ``bm25_score``) and, when reranked, ``relevance_score``: the same
+    keys in LangChain and LlamaIndex. A new dict; the hit is not changed.
+
+    Example:
+        >>> framework_metadata(Hit("a", "text", {"source": "a.md"}, retrieval_score=0.5))
+        {'source': 'a.md', 'retrieval_score': 0.5}
+    """
+    metadata = {**hit.metadata, RETRIEVAL_SCORE: hit.retrieval_score}
+    metadata.update({score_key(name): score for name, score in hit.scores.items()})
+    if hit.rerank_score is not None:
+        metadata[RERANK_SCORE] = hit.rerank_score
+    return metadata

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -13,6 +12,12 @@ import numpy as np
 from . import _models, fusion
 from ._spans import token_spans
 from .hit import Hit
+from .settings import (
+    DEFAULT_RERANKER,
+    RerankerSettings,
+    check_cutoffs,
+    check_retrieval_weight,
+)
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
@@ -20,7 +25,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class Reranker:
+class Reranker(_models.LazyModel["CrossEncoder"]):
     """A sentence-transformers CrossEncoder with calibrated scores and no silent truncation.
 
     Scores are in [0, 1]: the sigmoid of the logit for one-logit models, the positive-class
@@ -29,74 +34,48 @@ class Reranker:
     batched by token count, so no forward pass computes much padding.
 
     Args:
-        model_name: A CrossEncoder name or local folder.
-        device: ``"cpu"``, ``"cuda"``, ``"mps"``...; None picks cuda, then mps, then cpu.
-        batch_size: At most this many query-passage pairs per forward pass.
-        batch_tokens: At most this many tokens (padding included) per forward pass.
-        max_length: Tokens per pair, special tokens included; None keeps the model's own.
-        window_overlap: Tokens shared by consecutive windows of a long passage.
-        precision: ``"fp32"`` (exact), ``"bf16"`` or ``"fp16"`` (fast), or ``"auto"``:
-            bf16/fp16 on a GPU, bf16 on a CPU that does bf16 natively, else fp32.
-        retrieval_weight: 0 (the default) orders by rerank score alone; above 0, by
-            weighted reciprocal-rank fusion of the rerank order (weight ``1 - w``) with the
-            order the candidates came in, their retrieval order (weight ``w``). Scores stay
-            the cross-encoder's; only the order (and so ``top_n``) changes.
-        model_kwargs: Extra keyword arguments for ``CrossEncoder``.
+        model_name: A CrossEncoder name or local folder, or a whole
+            :class:`~crossrank.settings.RerankerSettings`.
+        options: Any other field of :class:`~crossrank.settings.RerankerSettings`
+            (``device``, ``batch_size``, ``batch_tokens``, ``max_length``,
+            ``window_overlap``, ``precision``, ``retrieval_weight``, ``model_kwargs``),
+            validated when the reranker is made.
 
     Example:
-        >>> reranker = Reranker("path/to/cross-encoder")
+        >>> reranker = Reranker("path/to/cross-encoder", precision="fp32")
         >>> best = reranker.rerank("what is a cross-encoder?", hits, top_n=5)
     """
 
     def __init__(
-        self,
-        model_name: str = _models.DEFAULT_RERANKER,
-        *,
-        device: str | None = None,
-        batch_size: int = 32,
-        batch_tokens: int = 4096,
-        max_length: int | None = None,
-        window_overlap: int = 64,
-        precision: str = "auto",
-        retrieval_weight: float = 0.0,
-        model_kwargs: dict[str, Any] | None = None,
+        self, model_name: str | RerankerSettings = DEFAULT_RERANKER, **options: Any
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        if batch_tokens < 1:
-            raise ValueError(f"batch_tokens must be at least 1, got {batch_tokens}")
-        if window_overlap < 0:
-            raise ValueError(f"window_overlap must be >= 0, got {window_overlap}")
-        self.model_name = model_name
-        self.device = device
-        self.batch_size = batch_size
-        self.batch_tokens = batch_tokens
-        self.precision = _models.check_precision(precision)
-        self._max_length = max_length
-        self.window_overlap = window_overlap
-        self.retrieval_weight = check_retrieval_weight(retrieval_weight)
-        self.model_kwargs = dict(model_kwargs or {})
+        if isinstance(model_name, RerankerSettings):
+            self.settings = replace(model_name, **options)
+        else:
+            self.settings = RerankerSettings(model_name, **options)
 
-    @property
-    def model(self) -> CrossEncoder:
-        """The loaded ``CrossEncoder`` (loaded on first access, then shared)."""
-        device = _models.auto_device(self.device)
-        precision = _models.auto_precision(self.precision, device)
-        key = ("reranker", self.model_name, device, precision, self._max_length, self.model_kwargs)
-        return _models.shared(key, lambda: self._load(device, precision))
+    def __getattr__(self, name: str) -> Any:
+        # model_name, device, batch_size...: the settings, read-only.
+        if name == "model_name":
+            return self.settings.model
+        if name != "settings" and name in RerankerSettings.__dataclass_fields__:
+            return getattr(self.settings, name)
+        raise AttributeError(name)
 
-    def load(self) -> Reranker:
-        """Load the model now instead of on first use; raises if it cannot be loaded."""
-        _ = self.model
-        return self
+    def _key(self, device: str) -> tuple[Any, ...]:
+        settings = self.settings
+        precision = _models.auto_precision(settings.precision, device)
+        kwargs = dict(settings.model_kwargs)
+        return ("reranker", settings.model, device, precision, settings.max_length, kwargs)
 
-    def _load(self, device: str, precision: str) -> CrossEncoder:
+    def _load(self, device: str) -> CrossEncoder:
         from sentence_transformers import CrossEncoder
 
+        precision = _models.auto_precision(self.settings.precision, device)
         target, local_only = _models.resolve(self.model_name, "reranker")
         try:
             model = CrossEncoder(
-                target, device=device, local_files_only=local_only, **self.model_kwargs
+                target, device=device, local_files_only=local_only, **self.settings.model_kwargs
             )
         except (OSError, ValueError) as error:
             raise _models.load_error("reranker", self.model_name, error) from error
@@ -104,7 +83,7 @@ class Reranker:
             raise _models.load_error(
                 "reranker", self.model_name, ValueError(f"{model.num_labels} labels; need 1 or 2")
             )
-        limit = self._max_length or model.max_seq_length
+        limit = self.settings.max_length or model.max_seq_length
         # Tokenizers without a configured limit report a huge number; the position
         # embeddings are the real bound.
         positions = getattr(getattr(model.model, "config", None), "max_position_embeddings", None)
@@ -115,11 +94,6 @@ class Reranker:
         if precision != "fp32":
             _score_head_in_fp32(model)
         return model
-
-    @property
-    def lock(self) -> threading.RLock:
-        """Hold this while using the model or its tokenizer from several threads."""
-        return _models.lock(self.model)
 
     @property
     def max_length(self) -> int:
@@ -280,21 +254,6 @@ def token_batches(lengths: Sequence[int], max_tokens: int, max_size: int) -> lis
     return batches
 
 
-def check_cutoffs(top_n: int | None, threshold: float | None) -> None:
-    """Reject a ``top_n`` below 1 or a ``threshold`` outside [0, 1] with a clear message."""
-    if top_n is not None and top_n < 1:
-        raise ValueError(f"top_n must be at least 1, got {top_n}")
-    if threshold is not None and not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be in [0, 1] (scores are calibrated), got {threshold}")
-
-
-def check_retrieval_weight(weight: float) -> float:
-    """Return ``weight`` if it is in [0, 1], else raise ``ValueError``."""
-    if not 0.0 <= weight <= 1.0:
-        raise ValueError(f"retrieval_weight must be in [0, 1], got {weight}")
-    return weight
-
-
 def _score_head_in_fp32(model: CrossEncoder) -> None:
     """Run the final scoring layer in fp32, so bf16/fp16 logits are not rounded into ties.
 
@@ -327,4 +286,4 @@ def _calibrate(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-logits))
 
 
-__all__ = ["Reranker", "check_cutoffs", "check_retrieval_weight", "select", "token_batches"]
+__all__ = ["Reranker", "select", "token_batches"]

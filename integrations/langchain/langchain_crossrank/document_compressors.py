@@ -10,9 +10,9 @@ from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import ConfigDict, Field, model_validator
 
-from crossrank import Reranker
-from crossrank._models import DEFAULT_RERANKER
-from crossrank.reranker import check_cutoffs
+from crossrank import Reranker, RerankerSettings
+from crossrank.hit import RERANK_SCORE
+from crossrank.settings import check_cutoffs, take
 
 
 class CrossEncoderReranker(BaseDocumentCompressor):
@@ -26,12 +26,9 @@ class CrossEncoderReranker(BaseDocumentCompressor):
         model: A cross-encoder name or local folder, or a crossrank ``Reranker``.
         top_n: Documents returned.
         threshold: Drop documents scoring below this value in [0, 1].
-        batch_size: Query-document pairs per forward pass.
-        max_length: Tokens per pair (default: the model's own).
-        device: ``"cpu"``, ``"cuda"``...; None picks the best available.
-        precision: ``"fp32"`` (exact), ``"bf16"``/``"fp16"`` (fast) or ``"auto"``.
-        retrieval_weight: Above 0, order by reciprocal-rank fusion of the rerank order with
-            the documents' incoming (retrieval) order, this being the retrieval's weight.
+        settings: The model's :class:`crossrank.RerankerSettings`, or its fields
+            (``device``, ``precision``, ``batch_size``, ``max_length``,
+            ``retrieval_weight``...) as arguments.
 
     Example:
         >>> compressor = CrossEncoderReranker(model="cross-encoder/ms-marco-MiniLM-L-6-v2")
@@ -42,14 +39,9 @@ class CrossEncoderReranker(BaseDocumentCompressor):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    model: str = DEFAULT_RERANKER
     top_n: int = 3
     threshold: float | None = None
-    batch_size: int = 32
-    max_length: int | None = None
-    device: str | None = None
-    precision: str = "auto"
-    retrieval_weight: float = 0.0
+    settings: RerankerSettings = Field(default_factory=RerankerSettings)
     reranker: Reranker = Field(default=None, exclude=True)  # type: ignore[assignment]
 
     @model_validator(mode="before")
@@ -59,25 +51,18 @@ class CrossEncoderReranker(BaseDocumentCompressor):
             return values
         values = dict(values)
         check_cutoffs(values.get("top_n"), values.get("threshold"))
-        model = values.get("model", DEFAULT_RERANKER)
-        if isinstance(model, Reranker):
-            values.update(
-                model=model.model_name,
-                batch_size=model.batch_size,
-                precision=model.precision,
-                retrieval_weight=model.retrieval_weight,
-                reranker=model,
-            )
-        elif values.get("reranker") is None:
-            values["reranker"] = Reranker(
-                model,
-                device=values.get("device"),
-                precision=values.get("precision", "auto"),
-                batch_size=values.get("batch_size", 32),
-                max_length=values.get("max_length"),
-                retrieval_weight=values.get("retrieval_weight", 0.0),
-            )
+        if isinstance(values.get("model"), Reranker):
+            values["reranker"] = values.pop("model")
+        if values.get("reranker") is None:
+            settings = values.get("settings") or take(RerankerSettings, values)
+            values["reranker"] = Reranker(settings)
+        values["settings"] = values["reranker"].settings
         return values
+
+    @property
+    def model(self) -> str:
+        """The cross-encoder's name or folder."""
+        return self.settings.model
 
     def compress_documents(
         self,
@@ -92,7 +77,7 @@ class CrossEncoderReranker(BaseDocumentCompressor):
         ranked = self.reranker.rank(query, texts, top_n=self.top_n, threshold=self.threshold)
         return [
             documents[i].model_copy(
-                update={"metadata": {**documents[i].metadata, "relevance_score": score}}
+                update={"metadata": {**documents[i].metadata, RERANK_SCORE: score}}
             )
             for i, score in ranked
         ]
@@ -103,5 +88,5 @@ class CrossEncoderReranker(BaseDocumentCompressor):
         query: str,
         callbacks: Callbacks | None = None,
     ) -> Sequence[Document]:
-        # Model work blocks: keep it off the event loop.
+        # Model work and Chroma calls block: keep them off the event loop.
         return await asyncio.to_thread(self.compress_documents, documents, query, callbacks)

@@ -11,34 +11,31 @@ from langchain_core.callbacks import (
 )
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
-from crossrank import Hit, Pipeline, Reranker, Store
-from crossrank.pipeline import DEFAULT_FUSION, DEFAULT_RETRIEVAL
-from crossrank.store import DEFAULT_COLLECTION, DEFAULT_DB
+from crossrank import Connection, Encoder, Hit, Pipeline, Reranker, RetrievalSettings, Store
+from crossrank.hit import framework_metadata
+from crossrank.settings import take
 
 
 class CrossRankRetriever(BaseRetriever):
     """Retrieve documents from a crossrank store: hybrid, dense or BM25 search, then reranking.
 
     Each document's ``id`` is the crossrank chunk id; its metadata carries the chunk's
-    ``source``, ``chunk_index`` and character offsets, ``retrieval_score`` (cosine
-    similarity; BM25 score or fused score with ``retrieval="bm25"``/``"hybrid"``), each
+    metadata (``source``, ``chunk_index``, character offsets), ``retrieval_score``, each
     retriever's own ``dense_score``/``bm25_score``, and, when reranked, ``relevance_score``
-    (the calibrated rerank score).
+    (the calibrated rerank score): the same keys as the LlamaIndex adapter's nodes.
 
     Args:
-        store: A crossrank ``Store``; when omitted one is opened from ``path``/``collection``
-            (or a Chroma server at ``host``/``port`` with ``headers``), embedding with ``model``.
+        store: A crossrank ``Store``; when omitted one is opened from the fields of
+            :class:`crossrank.Connection` (``path``, ``collection``, ``host``, ``port``,
+            ``headers``, ``in_memory``), embedding with ``model``.
         k: Documents returned (also accepted per call: ``invoke(query, k=3)``).
-        fetch_k: Candidates retrieved for the reranker.
         filter: A Chroma ``where`` filter (also accepted per call).
         reranker: A crossrank ``Reranker`` or a cross-encoder name/folder; None: no reranking.
         threshold: Drop reranked documents scoring below this value in [0, 1].
-        retrieval: ``"hybrid"`` (default), ``"dense"`` or ``"bm25"`` (see ``Pipeline``).
-        fusion: Hybrid fusion, ``"convex"`` or ``"rrf"``.
-        weights: Hybrid weights (default ``{"dense": 0.9, "bm25": 0.1}``).
-        mmr: MMR lambda to diversify the candidates; None: no MMR.
+        settings: The first stage's :class:`crossrank.RetrievalSettings`, or its fields
+            (``retrieval``, ``fusion``, ``weights``, ``fetch_k``, ``mmr``) as arguments.
 
     Example:
         >>> retriever = CrossRankRetriever(path="./.crossrank", k=5, reranker="models/ce")
@@ -49,14 +46,11 @@ class CrossRankRetriever(BaseRetriever):
 
     store: Store
     k: int = 5
-    fetch_k: int = 50
     filter: dict[str, Any] | None = None
     reranker: Reranker | None = None
     threshold: float | None = None
-    retrieval: str = DEFAULT_RETRIEVAL
-    fusion: str = DEFAULT_FUSION
-    weights: dict[str, float] | None = None
-    mmr: float | None = None
+    settings: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    _pipeline: Pipeline = PrivateAttr()
 
     @model_validator(mode="before")
     @classmethod
@@ -64,37 +58,34 @@ class CrossRankRetriever(BaseRetriever):
         if not isinstance(values, dict):
             return values
         values = dict(values)
-        opening = {
-            key: values.pop(key)
-            for key in ("path", "collection", "host", "port", "headers", "model")
-            if key in values
-        }
+        if "settings" not in values:
+            values["settings"] = take(RetrievalSettings, values)
+        model = values.pop("model", None)
+        opening = take(Connection, values) if set(values) & _CONNECTION else None
         if values.get("store") is None:
-            values["store"] = Store(
-                opening.pop("path", DEFAULT_DB),
-                opening.pop("collection", DEFAULT_COLLECTION),
-                opening.pop("model", None),
-                **opening,
-            )
-        elif opening:
-            raise ValueError(f"pass either store or {sorted(opening)}, not both")
+            encoder = Encoder(model) if model else None
+            values["store"] = Store(encoder=encoder, connection=opening or Connection())
+        elif opening or model:
+            raise ValueError("pass either store or where to open one (path, model...), not both")
         if isinstance(values.get("reranker"), str):
             values["reranker"] = Reranker(values["reranker"])
         return values
 
-    def _search(self, query: str, **kwargs: Any) -> list[Document]:
-        pipeline = Pipeline(
+    @model_validator(mode="after")
+    def _build(self) -> CrossRankRetriever:
+        self._pipeline = Pipeline(
             self.store,
             self.reranker,
-            fetch_k=self.fetch_k,
-            top_n=kwargs.get("k", self.k),
+            top_n=self.k,
             threshold=self.threshold,
-            retrieval=self.retrieval,
-            fusion=self.fusion,
-            weights=self.weights,
-            mmr=self.mmr,
+            settings=self.settings,
         )
-        hits = pipeline.search(query, where=kwargs.get("filter", self.filter))
+        return self
+
+    def _search(self, query: str, **kwargs: Any) -> list[Document]:
+        hits = self._pipeline.search(
+            query, top_n=kwargs.get("k", self.k), where=kwargs.get("filter", self.filter)
+        )
         return [_to_document(hit) for hit in hits]
 
     def _get_relevant_documents(
@@ -109,9 +100,8 @@ class CrossRankRetriever(BaseRetriever):
         return await asyncio.to_thread(self._search, query, **kwargs)
 
 
+_CONNECTION = set(Connection.__dataclass_fields__)
+
+
 def _to_document(hit: Hit) -> Document:
-    metadata = {**hit.metadata, "retrieval_score": hit.retrieval_score}
-    metadata.update({f"{name}_score": score for name, score in hit.scores.items()})
-    if hit.rerank_score is not None:
-        metadata["relevance_score"] = hit.rerank_score
-    return Document(id=hit.id, page_content=hit.text, metadata=metadata)
+    return Document(id=hit.id, page_content=hit.text, metadata=framework_metadata(hit))

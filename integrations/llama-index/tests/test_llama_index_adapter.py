@@ -176,7 +176,7 @@ def test_serialization_round_trip(tiny_reranker_path):
     data = rerank.to_dict()
     assert data["class_name"] == "CrossEncoderRerank"
     again = CrossEncoderRerank.from_dict(data)
-    assert (again.model, again.top_n, again.threshold, again.batch_size) == (
+    assert (again.model, again.top_n, again.threshold, again.settings.batch_size) == (
         tiny_reranker_path,
         4,
         0.2,

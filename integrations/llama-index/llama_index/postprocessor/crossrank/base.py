@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
@@ -11,9 +12,9 @@ from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRan
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
-from crossrank import Reranker
-from crossrank._models import DEFAULT_RERANKER
-from crossrank.reranker import check_cutoffs
+from crossrank import Reranker, RerankerSettings
+from crossrank.hit import RETRIEVAL_SCORE
+from crossrank.settings import check_cutoffs, take
 
 dispatcher = get_dispatcher(__name__)
 
@@ -28,71 +29,55 @@ class CrossEncoderRerank(BaseNodePostprocessor):
         model: A cross-encoder name or local folder, or a crossrank ``Reranker``.
         top_n: Nodes returned.
         threshold: Drop nodes scoring below this value in [0, 1].
-        batch_size: Query-node pairs per forward pass.
-        max_length: Tokens per pair (default: the model's own).
-        device: ``"cpu"``, ``"cuda"``...; None picks the best available.
-        precision: ``"fp32"`` (exact), ``"bf16"``/``"fp16"`` (fast) or ``"auto"``.
         keep_retrieval_score: Keep the incoming score in ``metadata["retrieval_score"]``.
-        retrieval_weight: Above 0, order by reciprocal-rank fusion of the rerank order with
-            the nodes' incoming (retrieval) order, this being the retrieval's weight.
+        settings: The model's :class:`crossrank.RerankerSettings`, or its fields
+            (``device``, ``precision``, ``batch_size``, ``max_length``,
+            ``retrieval_weight``...) as keyword arguments.
 
     Example:
         >>> rerank = CrossEncoderRerank("cross-encoder/ms-marco-MiniLM-L-6-v2", top_n=3)
         >>> engine = index.as_query_engine(similarity_top_k=50, node_postprocessors=[rerank])
     """
 
-    model: str = Field(default=DEFAULT_RERANKER, description="Cross-encoder name or folder.")
     top_n: int = Field(default=2, description="Number of nodes to return.")
     threshold: float | None = Field(default=None, description="Minimum score in [0, 1].")
-    batch_size: int = Field(default=32, description="Pairs per forward pass.")
-    max_length: int | None = Field(default=None, description="Tokens per pair.")
-    device: str | None = Field(default=None, description="Device for the model.")
-    precision: str = Field(default="auto", description="fp32, bf16, fp16 or auto.")
     keep_retrieval_score: bool = Field(
         default=False, description="Keep the retrieval score in node metadata."
     )
-    retrieval_weight: float = Field(
-        default=0.0, description="Weight of the retrieval order fused with the rerank order."
+    settings: RerankerSettings = Field(
+        default_factory=RerankerSettings, description="How the cross-encoder runs."
     )
     _reranker: Reranker = PrivateAttr()
 
     def __init__(
         self,
-        model: str | Reranker = DEFAULT_RERANKER,
+        model: str | Reranker | None = None,
         top_n: int = 2,
         *,
         threshold: float | None = None,
-        batch_size: int = 32,
-        max_length: int | None = None,
-        device: str | None = None,
-        precision: str = "auto",
         keep_retrieval_score: bool = False,
-        retrieval_weight: float = 0.0,
+        settings: RerankerSettings | Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         check_cutoffs(top_n, threshold)
         if not isinstance(model, Reranker):
-            model = Reranker(
-                model,
-                device=device,
-                precision=precision,
-                batch_size=batch_size,
-                max_length=max_length,
-                retrieval_weight=retrieval_weight,
-            )
+            if isinstance(settings, Mapping):  # from to_dict()
+                settings = RerankerSettings(**settings)
+            named = {"model": model} if model else {}
+            model = Reranker(settings or take(RerankerSettings, kwargs), **named)
         super().__init__(
-            model=model.model_name,
             top_n=top_n,
             threshold=threshold,
-            batch_size=model.batch_size,
-            max_length=max_length,
-            device=model.device,
-            precision=model.precision,
             keep_retrieval_score=keep_retrieval_score,
-            retrieval_weight=model.retrieval_weight,
+            settings=model.settings,
             **kwargs,
         )
         self._reranker = model
+
+    @property
+    def model(self) -> str:
+        """The cross-encoder's name or folder."""
+        return self.settings.model
 
     @classmethod
     def class_name(cls) -> str:
@@ -133,7 +118,7 @@ class CrossEncoderRerank(BaseNodePostprocessor):
         update: dict[str, Any] = {}
         if self.keep_retrieval_score:
             inner = node.node
-            update["metadata"] = {**inner.metadata, "retrieval_score": node.score}
+            update["metadata"] = {**inner.metadata, RETRIEVAL_SCORE: node.score}
             for field in ("excluded_embed_metadata_keys", "excluded_llm_metadata_keys"):
-                update[field] = [*getattr(inner, field), "retrieval_score"]
+                update[field] = [*getattr(inner, field), RETRIEVAL_SCORE]
         return NodeWithScore(node=node.node.model_copy(update=update), score=score)

@@ -3,52 +3,50 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from typing import Any
 
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
-from llama_index.core.vector_stores.types import MetadataFilters
-from llama_index.vector_stores.chroma.base import _to_chroma_filter
+from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
 
-from crossrank import Hit, Pipeline, Reranker, Store
-from crossrank.pipeline import DEFAULT_FUSION, DEFAULT_RETRIEVAL
-from crossrank.store import DEFAULT_COLLECTION, DEFAULT_DB
+from crossrank import Connection, Encoder, Hit, Pipeline, Reranker, RetrievalSettings, Store
+from crossrank.hit import BOOKKEEPING, framework_metadata
+from crossrank.settings import take
 
-# crossrank's bookkeeping stays out of what embedders and LLMs read; "source" is useful to
-# an LLM (citations) and stays visible to it.
-_BOOKKEEPING = [
-    "chunk_index",
-    "start_char",
-    "end_char",
-    "retrieval_score",
-    "dense_score",
-    "bm25_score",
-]
+# LlamaIndex's filter operators, as Chroma's.
+_OPERATORS = {
+    "==": "$eq",
+    "!=": "$ne",
+    ">": "$gt",
+    "<": "$lt",
+    ">=": "$gte",
+    "<=": "$lte",
+    "in": "$in",
+    "nin": "$nin",
+}
 
 
 class CrossRankRetriever(BaseRetriever):
     """Retrieve nodes from a crossrank store: hybrid, dense or BM25 search, then reranking.
 
+    Each node's metadata carries the chunk's metadata, ``retrieval_score``, each
+    retriever's ``dense_score``/``bm25_score`` and, when reranked, ``relevance_score``:
+    the same keys as the LangChain adapter's documents. Scores and offsets are hidden from
+    the LLM and the embedder; ``source`` stays visible to the LLM (for citations).
+
     Args:
-        store: A crossrank ``Store``; when None one is opened from ``path``/``collection``
-            (or a Chroma server at ``host``/``port``).
-        path: Directory of the embedded Chroma database.
-        collection: Collection name.
-        host: Chroma server host.
-        port: Chroma server port.
-        headers: HTTP headers for the server, e.g. an auth token.
+        store: A crossrank ``Store``; when None one is opened from ``options`` naming a
+            :class:`crossrank.Connection` (``path``, ``collection``, ``host``, ``port``,
+            ``headers``, ``in_memory``), embedding with ``model``.
         model: Bi-encoder name or folder (must match the one the collection was built with).
         k: Nodes returned.
-        fetch_k: Candidates retrieved for the reranker (used only with a reranker).
         filters: LlamaIndex ``MetadataFilters``, translated to a Chroma ``where``.
         reranker: A crossrank ``Reranker`` or a cross-encoder name/folder; None: no reranking.
         threshold: Drop reranked nodes scoring below this value in [0, 1].
-        retrieval: ``"hybrid"`` (default), ``"dense"`` or ``"bm25"`` (see ``Pipeline``);
-            each node's metadata keeps ``dense_score``/``bm25_score``.
-        fusion: Hybrid fusion, ``"convex"`` or ``"rrf"``.
-        weights: Hybrid weights (default ``{"dense": 0.9, "bm25": 0.1}``).
-        mmr: MMR lambda to diversify the candidates; None: no MMR.
+        settings: The first stage's :class:`crossrank.RetrievalSettings`.
+        options: Fields of ``Connection`` and of ``RetrievalSettings`` (``retrieval``,
+            ``fusion``, ``weights``, ``fetch_k``, ``mmr``).
 
     Example:
         >>> retriever = CrossRankRetriever(path="./.crossrank", k=5, reranker="models/ce")
@@ -59,39 +57,25 @@ class CrossRankRetriever(BaseRetriever):
         self,
         store: Store | None = None,
         *,
-        path: str = DEFAULT_DB,
-        collection: str = DEFAULT_COLLECTION,
-        host: str | None = None,
-        port: int = 8000,
-        headers: Mapping[str, str] | None = None,
         model: str | None = None,
         k: int = 5,
-        fetch_k: int = 50,
         filters: MetadataFilters | None = None,
         reranker: Reranker | str | None = None,
         threshold: float | None = None,
-        retrieval: str = DEFAULT_RETRIEVAL,
-        fusion: str = DEFAULT_FUSION,
-        weights: Mapping[str, float] | None = None,
-        mmr: float | None = None,
+        settings: RetrievalSettings | None = None,
         callback_manager: CallbackManager | None = None,
         verbose: bool = False,
+        **options: Any,
     ) -> None:
+        settings = settings or take(RetrievalSettings, options)
+        connection = take(Connection, options)
+        if options:
+            raise TypeError(f"unexpected arguments: {', '.join(sorted(options))}")
         if store is None:
-            store = Store(path, collection, model, host=host, port=port, headers=headers)
+            store = Store(encoder=Encoder(model) if model else None, connection=connection)
         if isinstance(reranker, str):
             reranker = Reranker(reranker)
-        self.pipeline = Pipeline(
-            store,
-            reranker,
-            fetch_k=fetch_k,
-            top_n=k,
-            threshold=threshold,
-            retrieval=retrieval,
-            fusion=fusion,
-            weights=weights,
-            mmr=mmr,
-        )
+        self.pipeline = Pipeline(store, reranker, top_n=k, threshold=threshold, settings=settings)
         self.filters = filters
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
@@ -100,7 +84,7 @@ class CrossRankRetriever(BaseRetriever):
         return "CrossRankRetriever"
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        where = _to_chroma_filter(self.filters) if self.filters else None
+        where = to_chroma_where(self.filters) if self.filters else None
         hits = self.pipeline.search(query_bundle.query_str, where=where)
         return [_to_node(hit) for hit in hits]
 
@@ -109,16 +93,37 @@ class CrossRankRetriever(BaseRetriever):
         return await asyncio.to_thread(self._retrieve, query_bundle)
 
 
+def to_chroma_where(filters: MetadataFilters) -> dict[str, Any]:
+    """LlamaIndex ``MetadataFilters`` as a Chroma ``where`` filter (nested ones too)."""
+    clauses: list[dict[str, Any]] = []
+    for item in filters.filters:
+        if isinstance(item, MetadataFilters):
+            clauses.append(to_chroma_where(item))
+        else:
+            clauses.append({item.key: {_operator(item): item.value}})
+    if len(clauses) == 1:
+        return clauses[0]
+    condition = str(getattr(filters.condition, "value", filters.condition) or "and").lower()
+    return {f"${condition}": clauses} if clauses else {}
+
+
+def _operator(item: MetadataFilter) -> str:
+    operator = str(getattr(item.operator, "value", item.operator))
+    if operator not in _OPERATORS:
+        raise ValueError(
+            f"filter operator {operator!r} on {item.key!r} is not supported by Chroma; "
+            f"use one of {', '.join(_OPERATORS)}"
+        )
+    return _OPERATORS[operator]
+
+
 def _to_node(hit: Hit) -> NodeWithScore:
-    metadata = dict(hit.metadata)
-    metadata.update({f"{name}_score": score for name, score in hit.scores.items()})
-    if hit.rerank_score is not None:
-        metadata["retrieval_score"] = hit.retrieval_score
+    metadata = framework_metadata(hit)
     node = TextNode(
         id_=hit.id,
         text=hit.text,
         metadata=metadata,
         excluded_embed_metadata_keys=list(metadata),
-        excluded_llm_metadata_keys=[key for key in metadata if key in _BOOKKEEPING],
+        excluded_llm_metadata_keys=[key for key in metadata if key in BOOKKEEPING],
     )
     return NodeWithScore(node=node, score=hit.score)

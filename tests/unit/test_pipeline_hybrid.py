@@ -155,7 +155,9 @@ def test_hybrid_merges_by_id_and_keeps_both_scores(indexed_store, fusion):
     scores = [hit.retrieval_score for hit in hits]
     assert scores == sorted(scores, reverse=True)
     if fusion == "rrf":
-        expected = reciprocal_rank({"dense": list(dense), "bm25": list(lexical)}, pipeline.weights)
+        expected = reciprocal_rank(
+            {"dense": list(dense), "bm25": list(lexical)}, pipeline.settings.weights
+        )
         assert ids == list(expected)[:10]
 
 

@@ -1,7 +1,3 @@
-import json
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from unittest import mock
@@ -10,30 +6,6 @@ import pytest
 
 from crossrank import Encoder, IngestError, Pipeline, Reranker, Store
 from crossrank import evaluate as ev
-
-DOCS = {
-    "d1": ("Loops", "The break statement ends the nearest enclosing loop."),
-    "d2": ("Functions", "A lambda expression creates an anonymous function."),
-    "d3": ("Errors", "A try statement handles exceptions raised in its suite."),
-    "d4": ("Imports", "The import statement loads a module by name."),
-    "d5": ("Loops", "continue skips to the next iteration of a loop."),
-}
-QUERIES = {"q1": "How do I stop a loop?", "q2": "anonymous functions", "q3": "unjudged query"}
-QRELS = {"q1": {"d1": 1, "d5": 1}, "q2": {"d2": 1}}
-
-
-@pytest.fixture
-def beir(tmp_path: Path) -> Path:
-    (tmp_path / "qrels").mkdir()
-    with (tmp_path / "corpus.jsonl").open("w") as f:
-        for doc_id, (title, text) in DOCS.items():
-            f.write(json.dumps({"_id": doc_id, "title": title, "text": text}) + "\n")
-    with (tmp_path / "queries.jsonl").open("w") as f:
-        for qid, text in QUERIES.items():
-            f.write(json.dumps({"_id": qid, "text": text}) + "\n")
-    rows = [f"{q}\t{d}\t{r}" for q, docs in QRELS.items() for d, r in docs.items()]
-    (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(rows))
-    return tmp_path
 
 
 def test_metrics_match_a_hand_computed_case():
@@ -49,10 +21,10 @@ def test_metrics_match_a_hand_computed_case():
     assert ev.metrics(qrels, {"q1": ["d2"], "q2": ["d1"]})["recall@100"] == 0.0
 
 
-def test_load_beir_reads_and_validates(beir: Path):
+def test_load_beir_reads_and_validates(beir: Path, beir_truth: dict):
     data = ev.load_beir(beir)
     assert data.corpus["d3"][0] == "Errors" and data.queries["q3"] == "unjudged query"
-    assert data.qrels == QRELS
+    assert data.qrels == beir_truth["qrels"]
     (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tnope\t1\n")
     with pytest.raises(IngestError, match="not in the corpus"):
         ev.load_beir(beir)
@@ -63,7 +35,9 @@ def test_load_beir_reads_and_validates(beir: Path):
         ev.load_beir(beir)
 
 
-def test_each_stage_is_evaluated(beir: Path, tiny_encoder_path: str, tiny_reranker_path: str):
+def test_each_stage_is_evaluated(
+    beir: Path, beir_truth: dict, tiny_encoder_path: str, tiny_reranker_path: str
+):
     data = ev.load_beir(beir)
     store = Store(
         collection=f"ev{uuid.uuid4().hex[:8]}", encoder=Encoder(tiny_encoder_path), in_memory=True
@@ -76,57 +50,17 @@ def test_each_stage_is_evaluated(beir: Path, tiny_encoder_path: str, tiny_rerank
         assert set(result.metrics) == set(ev.METRICS)
         assert all(type(v) is float and 0 <= v <= 1 for v in result.metrics.values())
         assert set(result.run) == {"q1", "q2"}  # only judged queries
-        assert all(sorted(docs) == sorted(DOCS) for docs in result.run.values())
+        assert all(sorted(docs) == sorted(beir_truth["docs"]) for docs in result.run.values())
         assert result.queries_per_second > 0
     dense, reranked = results["dense"].run["q1"], results["dense+rerank"].run["q1"]
     assert sorted(reranked[:3]) == sorted(dense[:3]) and reranked[3:] == dense[3:]
     assert results["dense"].metrics == ev.metrics(data.qrels, results["dense"].run)
 
 
-def test_missing_extra_names_the_install(monkeypatch):
+def test_missing_extra_names_the_install(monkeypatch, beir_truth: dict):
     with mock.patch.dict("sys.modules", {"ir_measures": None}):
         with pytest.raises(ImportError, match=r'pip install "crossrank\[eval\]"'):
-            ev.metrics(QRELS, {"q1": ["d1"]})
-
-
-@pytest.mark.slow
-def test_cli_eval_json_and_plot(
-    beir: Path, tmp_path: Path, tiny_encoder_path: str, tiny_reranker_path: str
-):
-    chart = tmp_path / "chart.png"
-    work = tmp_path / "work"
-    work.mkdir()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "crossrank.cli",
-            "eval",
-            "--dataset",
-            str(beir),
-            "--model",
-            tiny_encoder_path,
-            "--reranker",
-            tiny_reranker_path,
-            "--k",
-            "4",
-            "--json",
-            "--plot",
-            str(chart),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ},
-        cwd=work,
-    )
-    assert done.returncode == 0, done.stderr
-    payload = json.loads(done.stdout)
-    modes = {"dense", "bm25", "hybrid"}
-    assert set(payload["stages"]) == modes | {f"{mode}+rerank" for mode in modes}
-    assert set(payload["stages"]["dense"]) == {*ev.METRICS, "queries_per_second"}
-    assert chart.read_bytes().startswith(b"\x89PNG")
-    assert list(work.iterdir()) == []  # without --db, eval indexes into a scratch store
+            ev.metrics(beir_truth["qrels"], {"q1": ["d1"]})
 
 
 def test_retrievers_are_evaluated_by_name(beir: Path, tiny_encoder_path: str):

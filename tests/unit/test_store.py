@@ -17,7 +17,7 @@ def _chunks(n: int, source: str = "s.txt") -> list[Chunk]:
 
 def test_collection_is_cosine_and_records_the_model(memory_store: Store):
     memory_store.add(_chunks(3))
-    collection = memory_store.collection
+    collection = memory_store.client.get_collection(memory_store.connection.collection)
     assert collection.configuration["hnsw"]["space"] == "cosine"
     assert collection.metadata["crossrank:model"] == memory_store.encoder.model_name
     assert collection.metadata["crossrank:dimension"] == 32
@@ -76,15 +76,17 @@ def test_other_model_raises_a_mismatch(tmp_path: Path, tiny_encoder_path: str):
 
 
 def test_batches_respect_the_client_maximum(memory_store: Store, monkeypatch):
-    sizes: list[int] = []
-    upsert = memory_store.collection.upsert
+    from chromadb.api.models.Collection import Collection
 
-    def recording_upsert(**kwargs):
+    sizes: list[int] = []
+    upsert = Collection.upsert
+
+    def recording_upsert(self, **kwargs):
         sizes.append(len(kwargs["ids"]))
-        return upsert(**kwargs)
+        return upsert(self, **kwargs)
 
     monkeypatch.setattr(memory_store.client, "get_max_batch_size", lambda: 3)
-    monkeypatch.setattr(memory_store.collection, "upsert", recording_upsert)
+    monkeypatch.setattr(Collection, "upsert", recording_upsert)
     memory_store.add(_chunks(8))
     assert sizes == [3, 3, 2]
     assert memory_store.count() == 8

@@ -175,8 +175,8 @@ def test_collection_mismatch_and_short_name(tmp_path, tiny_encoder_path):
     store = _store(tiny_encoder_path, tmp_path / "db")
     store.index([_folder(tmp_path, good_txt=GOOD)])
     with pytest.raises(CollectionMismatchError, match="built with model"):
-        Store(tmp_path / "db", store.collection_name).count()
-    with pytest.raises(ValueError, match="too short"):
+        Store(tmp_path / "db", store.connection.collection).count()
+    with pytest.raises(ValueError, match="is not valid: Chroma needs 3-512 characters"):
         Store(tmp_path / "db", "ab")
 
 
@@ -199,14 +199,14 @@ def test_read_only_database(tmp_path, tiny_encoder_path, caplog):
         pytest.skip("cannot bind-mount here")
     try:
         subprocess.run(["mount", "-o", "remount,ro,bind", str(db)], check=True)
-        reader = Store(db, store.collection_name, Encoder(tiny_encoder_path))
+        reader = Store(db, store.connection.collection, Encoder(tiny_encoder_path))
         assert len(reader.search("rivers", k=3)) == 1  # reading still works
         with caplog.at_level("WARNING", logger="crossrank.bm25"):
             for _ in range(2):  # BM25 is built in memory; the failed save is said once
                 assert len(reader.bm25.search("rivers", 3)) == 1
         assert caplog.text.count("cannot save the BM25 index") == 1
         (tmp_path / "docs" / "new.txt").write_bytes(b"A second document, about mountains.")
-        with pytest.raises(StoreError, match="cannot write to the Chroma database"):
+        with pytest.raises(StoreError, match="cannot write to collection"):
             reader.index([tmp_path / "docs"])
     finally:
         # Lazy: this process's Chroma client still holds the database files open.

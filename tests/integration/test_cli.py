@@ -6,21 +6,13 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from crossrank import evaluate as ev
 
-
-def crossrank(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "crossrank.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=300,
-    )
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def indexed(tmp_path: Path, sample_corpus: Path, tiny_encoder_path: str) -> list[str]:
+def indexed(crossrank, tmp_path: Path, sample_corpus: Path, tiny_encoder_path: str) -> list[str]:
     common = ["--db", str(tmp_path / "db"), "--collection", "docs", "--model", tiny_encoder_path]
     done = crossrank("index", str(sample_corpus), *common, "--quiet")
     assert done.returncode == 0, done.stderr
@@ -28,7 +20,7 @@ def indexed(tmp_path: Path, sample_corpus: Path, tiny_encoder_path: str) -> list
     return common
 
 
-def test_index_and_ask_round_trip_as_json(indexed: list[str], tiny_reranker_path: str):
+def test_index_and_ask_round_trip_as_json(crossrank, indexed: list[str], tiny_reranker_path: str):
     done = crossrank(
         "ask",
         "What does assert do?",
@@ -53,7 +45,7 @@ def test_index_and_ask_round_trip_as_json(indexed: list[str], tiny_reranker_path
     assert scores == sorted(scores, reverse=True)
 
 
-def test_ask_with_bm25_and_hybrid_retrieval(indexed: list[str], tiny_reranker_path: str):
+def test_ask_with_bm25_and_hybrid_retrieval(crossrank, indexed: list[str], tiny_reranker_path: str):
     done = crossrank("ask", "lambda", *indexed, "--no-rerank", "--retrieval", "bm25", "--json")
     assert done.returncode == 0, done.stderr
     hits = json.loads(done.stdout)["hits"]
@@ -84,13 +76,13 @@ def test_ask_with_bm25_and_hybrid_retrieval(indexed: list[str], tiny_reranker_pa
     assert done.returncode == 2 and "expected two numbers, DENSE,BM25" in done.stderr
 
 
-def test_reindex_embeds_nothing_new(indexed: list[str], sample_corpus: Path):
+def test_reindex_embeds_nothing_new(crossrank, indexed: list[str], sample_corpus: Path):
     done = crossrank("index", str(sample_corpus), *indexed, "--quiet")
     assert done.returncode == 0, done.stderr
     assert ", 0 embedded," in done.stdout
 
 
-def test_no_rerank_and_table_output(indexed: list[str]):
+def test_no_rerank_and_table_output(crossrank, indexed: list[str]):
     done = crossrank("ask", "What does assert do?", *indexed, "--no-rerank", "--top-n", "2")
     assert done.returncode == 0, done.stderr
     assert "retrieval" in done.stdout and ".txt" in done.stdout
@@ -100,7 +92,7 @@ def test_no_rerank_and_table_output(indexed: list[str]):
     assert [hit["rerank_score"] for hit in payload["hits"]] == [None, None]
 
 
-def test_unavailable_reranker_says_so_in_one_line(indexed: list[str]):
+def test_unavailable_reranker_says_so_in_one_line(crossrank, indexed: list[str]):
     done = crossrank("ask", "What does assert do?", *indexed, "--json", env={"HF_HUB_OFFLINE": "1"})
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("crossrank:")]
@@ -109,7 +101,7 @@ def test_unavailable_reranker_says_so_in_one_line(indexed: list[str]):
     assert payload["hits"] and all(hit["rerank_score"] is None for hit in payload["hits"])
 
 
-def test_clear_errors(tmp_path: Path, tiny_encoder_path: str):
+def test_clear_errors(crossrank, tmp_path: Path, tiny_encoder_path: str):
     common = ["--db", str(tmp_path / "db"), "--model", tiny_encoder_path]
     empty = crossrank("ask", "anything", *common)
     assert empty.returncode != 0 and "is empty: run `crossrank index PATH` first" in empty.stderr
@@ -138,3 +130,43 @@ def test_quickstart_example_runs(tmp_path: Path, sample_corpus: Path, tiny_reran
     assert done.returncode == 0, done.stderr
     assert "indexed 8 files" in done.stdout
     assert done.stdout.count("rerank=0.") == 5
+
+
+@pytest.mark.slow
+def test_cli_eval_json_and_plot(
+    beir: Path, tmp_path: Path, tiny_encoder_path: str, tiny_reranker_path: str
+):
+    chart = tmp_path / "chart.png"
+    work = tmp_path / "work"
+    work.mkdir()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "crossrank.cli",
+            "eval",
+            "--dataset",
+            str(beir),
+            "--model",
+            tiny_encoder_path,
+            "--reranker",
+            tiny_reranker_path,
+            "--k",
+            "4",
+            "--json",
+            "--plot",
+            str(chart),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ},
+        cwd=work,
+    )
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    modes = {"dense", "bm25", "hybrid"}
+    assert set(payload["stages"]) == modes | {f"{mode}+rerank" for mode in modes}
+    assert set(payload["stages"]["dense"]) == {*ev.METRICS, "queries_per_second"}
+    assert chart.read_bytes().startswith(b"\x89PNG")
+    assert list(work.iterdir()) == []  # without --db, eval indexes into a scratch store

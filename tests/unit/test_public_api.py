@@ -8,6 +8,7 @@ def test_all_is_pinned():
     assert crossrank.__all__ == [
         "Chunk",
         "CollectionMismatchError",
+        "Connection",
         "CrossRankError",
         "Encoder",
         "Hit",
@@ -16,6 +17,8 @@ def test_all_is_pinned():
         "ModelNotFoundError",
         "Pipeline",
         "Reranker",
+        "RerankerSettings",
+        "RetrievalSettings",
         "Store",
         "StoreError",
     ]

@@ -1,0 +1,297 @@
+"""The collection layer: one Chroma collection, its schema, reads and writes, clear errors.
+
+Everything crossrank asks of Chroma goes through :class:`Collection`: it makes the client
+from a :class:`~crossrank.settings.Connection`, checks that the collection was built with
+the same embedding model, embeds (or takes) vectors, and turns Chroma's and the network's
+exceptions into crossrank's own errors. Reading never creates a collection; the first
+write does. Each write records a new version token in the collection's metadata, so that
+derived state (the BM25 index), in this process or another, can tell that it changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .encoder import Encoder
+from .errors import CollectionMismatchError, StoreError
+from .hit import Hit
+from .settings import Connection
+
+logger = logging.getLogger(__name__)
+
+MODEL_KEY = "crossrank:model"
+DIMENSION_KEY = "crossrank:dimension"
+VERSION_KEY = "crossrank:version"
+
+
+class Collection:
+    """A Chroma collection of texts, their metadata and their embeddings.
+
+    Args:
+        connection: Where the collection lives.
+        encoder: Embeds texts and queries; its model name and dimension are recorded in
+            the collection and checked when it is opened.
+        client: An existing ``chromadb`` client to use instead of making one.
+
+    Example:
+        >>> collection = Collection(Connection(in_memory=True), Encoder())
+        >>> collection.upsert(["a"], ["Paris is in France."], [{"source": "geo.txt"}])
+        >>> collection.query(collection.encoder.embed_query("France"), k=1)[0].id
+        'a'
+    """
+
+    def __init__(self, connection: Connection, encoder: Encoder, *, client: Any = None) -> None:
+        self.connection = connection
+        self.encoder = encoder
+        self.client = client or _make_client(connection)  # a bad path or server fails here
+        self._handle: Any = None
+
+    @property
+    def name(self) -> str:
+        """The collection's name."""
+        return self.connection.collection
+
+    @contextmanager
+    def _errors(self, writing: bool = False) -> Iterator[None]:
+        """Chroma's and the network's exceptions, as crossrank's own errors."""
+        import chromadb.errors as chroma
+
+        try:
+            yield
+        except CollectionMismatchError:
+            raise
+        except (chroma.InvalidArgumentError, chroma.InvalidDimensionException) as error:
+            if "dimension" in str(error):
+                raise CollectionMismatchError(f"{self.connection.describe()}: {error}") from error
+            raise ValueError(f"{self.connection.describe()}: {error}") from error
+        except chroma.ChromaError as error:
+            action = "write to" if writing else "read"
+            raise StoreError(
+                f"cannot {action} {self.connection.describe()} ({error})"
+                + (": is it read-only, full, or locked?" if writing else "")
+            ) from error
+        except Exception as error:
+            if not _is_network_error(error):
+                raise
+            raise StoreError(
+                f"lost the Chroma server {self.connection.host}:{self.connection.port} "
+                f"({type(error).__name__}: {error}): is it still running?"
+            ) from error
+
+    def _open(self, create: bool = False) -> Any:
+        """The Chroma collection, checked against the encoder; None if it does not exist."""
+        if self._handle is not None:
+            return self._handle
+        import chromadb.errors
+
+        with self._errors(writing=create):
+            try:
+                handle = self.client.get_collection(self.name, embedding_function=None)
+            except chromadb.errors.NotFoundError:
+                if not create:
+                    return None
+                handle = self.client.get_or_create_collection(
+                    self.name,
+                    configuration={"hnsw": {"space": "cosine"}},
+                    metadata={**self._schema(), VERSION_KEY: uuid.uuid4().hex},
+                    embedding_function=None,
+                )
+        self._check(handle)
+        self._handle = handle
+        return handle
+
+    def _schema(self) -> dict[str, Any]:
+        return {MODEL_KEY: self.encoder.model_name, DIMENSION_KEY: self.encoder.dimension}
+
+    def _check(self, handle: Any) -> None:
+        found = handle.metadata or {}
+        if found.get(MODEL_KEY) == self.encoder.model_name:
+            if found.get(DIMENSION_KEY) == self.encoder.dimension:
+                return
+        raise CollectionMismatchError(
+            f"{self.connection.describe()} was built with model {found.get(MODEL_KEY)!r} "
+            f"(dimension {found.get(DIMENSION_KEY)}), not {self.encoder.model_name!r} "
+            f"(dimension {self.encoder.dimension}): open it with that model, or index into "
+            "another collection"
+        )
+
+    def exists(self) -> bool:
+        """Whether the collection exists (checking it against the encoder if it does)."""
+        return self._open() is not None
+
+    def count(self) -> int:
+        """Number of records; 0 when the collection does not exist yet."""
+        handle = self._open()
+        if handle is None:
+            return 0
+        with self._errors():
+            return int(handle.count())
+
+    def version(self) -> str | None:
+        """A token that changes with every write through crossrank, in any process."""
+        if self._open() is None:
+            return None
+        with self._errors():
+            metadata = self.client.get_collection(self.name, embedding_function=None).metadata
+        return (metadata or {}).get(VERSION_KEY)
+
+    def upsert(
+        self,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        metadatas: Sequence[Mapping[str, Any]],
+        embeddings: np.ndarray | None = None,
+    ) -> None:
+        """Store records, replacing any with the same id; embeds ``texts`` unless given."""
+        if embeddings is None:
+            embeddings = self.encoder.embed(list(texts))
+        handle = self._open(create=True)
+        step = self.client.get_max_batch_size()
+        with self._errors(writing=True):
+            for begin in range(0, len(ids), step):
+                end = begin + step
+                handle.upsert(
+                    ids=list(ids[begin:end]),
+                    embeddings=embeddings[begin:end],
+                    documents=list(texts[begin:end]),
+                    metadatas=[dict(meta) for meta in metadatas[begin:end]],
+                )
+        self._bump()
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove records by id (unknown ids are ignored)."""
+        handle = self._open()
+        if handle is None or not ids:
+            return
+        step = self.client.get_max_batch_size()
+        with self._errors(writing=True):
+            for begin in range(0, len(ids), step):
+                handle.delete(ids=list(ids[begin : begin + step]))
+        self._bump()
+
+    def _bump(self) -> None:
+        metadata = {**(self._handle.metadata or {}), VERSION_KEY: uuid.uuid4().hex}
+        with self._errors(writing=True):
+            self._handle.modify(metadata=metadata)
+
+    def get(
+        self,
+        ids: Sequence[str] | None = None,
+        *,
+        where: Mapping[str, Any] | None = None,
+        where_document: Mapping[str, Any] | None = None,
+        include: Sequence[str] = ("documents", "metadatas"),
+    ) -> dict[str, Any]:
+        """Chroma's ``get`` (``ids``, and what ``include`` names); empty if no collection."""
+        handle = self._open()
+        if handle is None:
+            return {"ids": [], **{key: [] for key in include}}
+        found: dict[str, Any] = {"ids": [], **{key: [] for key in include}}
+        batches = [None] if ids is None else _batches(list(ids), self.client.get_max_batch_size())
+        with self._errors():
+            for batch in batches:
+                part = handle.get(
+                    ids=batch,
+                    where=dict(where) if where else None,
+                    where_document=dict(where_document) if where_document else None,
+                    include=list(include),
+                )
+                for key in found:
+                    found[key].extend(part[key] if part[key] is not None else [])
+        return found
+
+    def existing(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are stored."""
+        return set(self.get(ids, include=[])["ids"])
+
+    def query(
+        self,
+        vector: np.ndarray,
+        k: int,
+        *,
+        where: Mapping[str, Any] | None = None,
+        where_document: Mapping[str, Any] | None = None,
+    ) -> list[Hit]:
+        """The ``k`` records nearest to ``vector``, best first, scored by cosine similarity."""
+        handle = self._open()
+        if handle is None:
+            return []
+        with self._errors():
+            if handle.count() == 0:
+                return []
+            result = handle.query(
+                query_embeddings=[vector],
+                n_results=k,
+                where=dict(where) if where else None,
+                where_document=dict(where_document) if where_document else None,
+                include=["documents", "metadatas", "distances"],
+            )
+        return [
+            Hit(
+                id_,
+                text or "",
+                dict(meta or {}),
+                retrieval_score=1.0 - float(distance),
+            )
+            for id_, text, meta, distance in zip(
+                result["ids"][0],
+                result["documents"][0],
+                result["metadatas"][0],
+                result["distances"][0],
+                strict=True,
+            )
+        ]
+
+    def embeddings(self, ids: Sequence[str]) -> np.ndarray:
+        """The stored embeddings of ``ids``, one row each, in that order."""
+        if not ids:
+            return np.zeros((0, self.encoder.dimension), dtype=np.float32)
+        found = self.get(ids, include=["embeddings"])
+        rows = dict(zip(found["ids"], found["embeddings"], strict=True))
+        missing = [chunk_id for chunk_id in ids if chunk_id not in rows]
+        if missing:
+            raise KeyError(f"{len(missing)} chunk ids are not in the store, e.g. {missing[0]!r}")
+        return np.asarray([rows[chunk_id] for chunk_id in ids], dtype=np.float32)
+
+
+def _batches(ids: list[str], step: int) -> list[list[str]]:
+    return [ids[begin : begin + step] for begin in range(0, len(ids), step)]
+
+
+def _is_network_error(error: Exception) -> bool:
+    # httpx is chromadb's HTTP client; its connection and timeout errors mean a lost server.
+    return type(error).__module__.startswith(("httpx", "httpcore")) or isinstance(
+        error, ConnectionError
+    )
+
+
+def _make_client(connection: Connection) -> Any:
+    import chromadb
+
+    # Default settings on purpose: chromadb allows one in-memory system per process, and
+    # it refuses a second client with other settings (e.g. a user's plain EphemeralClient).
+    if connection.host:
+        try:
+            return chromadb.HttpClient(
+                host=connection.host, port=connection.port, headers=dict(connection.headers)
+            )
+        except Exception as error:  # connection refused, 401/403 from an auth proxy...
+            raise StoreError(
+                f"cannot use the Chroma server at {connection.host}:{connection.port}: {error}"
+            ) from error
+    if connection.in_memory:
+        return chromadb.EphemeralClient()
+    path = connection.path
+    if Path(path).exists() and not Path(path).is_dir():
+        raise StoreError(f"{path} is a file, not a database folder: pass a folder path")
+    try:
+        return chromadb.PersistentClient(path=str(path))
+    except Exception as error:  # chromadb raises bare Exceptions from its Rust core
+        raise StoreError(f"cannot open the Chroma database at {path}: {error}") from error

@@ -1,0 +1,62 @@
+"""First-stage retrievers: one small protocol, which dense and BM25 retrieval both follow."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, Protocol
+
+from .collection import Collection
+from .hit import Hit
+
+
+class Retriever(Protocol):
+    """Finds the ``k`` best hits for a query; ``hit.scores[name]`` holds its own score."""
+
+    name: str
+
+    def search(
+        self,
+        query: str,
+        k: int,
+        *,
+        where: Mapping[str, Any] | None = None,
+        where_document: Mapping[str, Any] | None = None,
+    ) -> list[Hit]:
+        """The ``k`` best hits for ``query``, best first, within the Chroma filters."""
+        ...
+
+
+def check_query(query: str, k: int) -> None:
+    """Reject an empty query or a ``k`` below 1 with a clear message."""
+    if not query or not query.strip():
+        raise ValueError("query is empty: pass a question or search text")
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+
+
+class DenseRetriever:
+    """Bi-encoder retrieval: the query's embedding against the collection's, by cosine.
+
+    Example:
+        >>> DenseRetriever(collection).search("how do I install it?", 5)
+    """
+
+    name = "dense"
+
+    def __init__(self, collection: Collection) -> None:
+        self.collection = collection
+
+    def search(
+        self,
+        query: str,
+        k: int,
+        *,
+        where: Mapping[str, Any] | None = None,
+        where_document: Mapping[str, Any] | None = None,
+    ) -> list[Hit]:
+        """The ``k`` chunks most similar to ``query``, best first (cosine similarity)."""
+        check_query(query, k)
+        vector = self.collection.encoder.embed_query(query)
+        hits = self.collection.query(vector, k, where=where, where_document=where_document)
+        return [replace(hit, scores={self.name: hit.retrieval_score or 0.0}) for hit in hits]

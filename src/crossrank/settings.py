@@ -1,0 +1,244 @@
+"""Settings of each stage, declared and validated once, shared by the CLI and the adapters.
+
+Each is a frozen dataclass whose defaults are public: :class:`Connection` (where the Chroma
+collection lives), :class:`RetrievalSettings` (the first stage) and
+:class:`RerankerSettings` (the cross-encoder). A bad value fails when the object is made,
+never at the first query.
+
+Example:
+    >>> RetrievalSettings(retrieval="dense", fetch_k=100).fetch_k
+    100
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args
+from urllib.parse import urlparse
+
+DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_RERANKER = "cross-encoder/ms-marco-MiniLM-L-6-v2"
+DEFAULT_DB = ".crossrank"
+DEFAULT_COLLECTION = "crossrank"
+
+Retrieval = Literal["dense", "bm25", "hybrid"]
+Fusion = Literal["convex", "rrf"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+RETRIEVALS: tuple[str, ...] = get_args(Retrieval)
+FUSIONS: tuple[str, ...] = get_args(Fusion)
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+# Chosen on one half of the dev set's queries, reported on the other (README, "Hybrid").
+DEFAULT_RETRIEVAL: Retrieval = "hybrid"
+DEFAULT_FUSION: Fusion = "convex"
+DEFAULT_WEIGHTS: Mapping[str, float] = {"dense": 0.9, "bm25": 0.1}
+
+# Chroma's rule, checked here so that a bad name gets crossrank's own message.
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
+
+S = TypeVar("S")
+
+
+def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def check_precision(precision: str) -> str:
+    """Return ``precision`` if it is one of :data:`PRECISIONS`, else raise ``ValueError``."""
+    _one_of("precision", precision, PRECISIONS)
+    return precision
+
+
+def check_cutoffs(top_n: int | None, threshold: float | None) -> None:
+    """Reject a ``top_n`` below 1 or a ``threshold`` outside [0, 1] with a clear message."""
+    if top_n is not None and top_n < 1:
+        raise ValueError(f"top_n must be at least 1, got {top_n}")
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1] (scores are calibrated), got {threshold}")
+
+
+def check_retrieval_weight(weight: float) -> float:
+    """Return ``weight`` if it is in [0, 1], else raise ``ValueError``."""
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"retrieval_weight must be in [0, 1], got {weight}")
+    return weight
+
+
+def check_collection_name(name: str) -> str:
+    """Return ``name`` if Chroma accepts it as a collection name, else raise ``ValueError``."""
+    if not _NAME.match(name) or ".." in name:
+        raise ValueError(
+            f"collection name {name!r} is not valid: Chroma needs 3-512 characters from "
+            "a-z, A-Z, 0-9, '.', '_' and '-', starting and ending with a letter or digit"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where a store's Chroma collection lives: an embedded folder, memory, or a server.
+
+    Attributes:
+        path: Folder of the embedded database (ignored with ``host`` or ``in_memory``).
+        collection: Collection name (Chroma's rule: 3-512 characters, ``[a-zA-Z0-9._-]``).
+        host: Chroma server host; when set, the store talks to that server.
+        port: Chroma server port.
+        headers: HTTP headers for the server, e.g. ``{"Authorization": "Bearer ..."}``.
+        in_memory: Keep everything in memory (nothing written to disk).
+
+    Example:
+        >>> Connection.from_url("http://localhost:8000", collection="docs").host
+        'localhost'
+    """
+
+    path: str | Path = DEFAULT_DB
+    collection: str = DEFAULT_COLLECTION
+    host: str | None = None
+    port: int = 8000
+    headers: Mapping[str, str] = field(default_factory=dict)
+    in_memory: bool = False
+
+    def __post_init__(self) -> None:
+        check_collection_name(self.collection)
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port must be in 1-65535, got {self.port}")
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> Connection:
+        """A server connection from ``http://host:port`` (the port defaults to 8000)."""
+        parsed = urlparse(url if "://" in url else f"http://{url}")
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"Chroma server URL {url!r}: expected http://HOST[:PORT]")
+        return cls(host=parsed.hostname, port=parsed.port or 8000, **options)
+
+    @property
+    def persistent(self) -> bool:
+        """Whether this is an embedded database in a folder on this machine."""
+        return self.host is None and not self.in_memory
+
+    def describe(self) -> str:
+        """Where the collection lives, for messages: ``'docs' at ./db``."""
+        where = (
+            f"the Chroma server {self.host}:{self.port}"
+            if self.host
+            else "memory"
+            if self.in_memory
+            else str(self.path)
+        )
+        return f"collection {self.collection!r} at {where}"
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    """How the first stage finds candidates.
+
+    Attributes:
+        retrieval: ``"hybrid"`` (dense and BM25 fused; the default), ``"dense"``
+            (bi-encoder: paraphrases) or ``"bm25"`` (exact words: names, error messages).
+        fusion: How hybrid fuses: ``"convex"`` (weighted sum of min-max normalized scores,
+            the default) or ``"rrf"`` (weighted reciprocal rank).
+        weights: Weight of each retriever in hybrid fusion; the default
+            ``{"dense": 0.9, "bm25": 0.1}`` was chosen on half of the dev set's queries.
+        fetch_k: Candidates retrieved for the reranker.
+        mmr: Diversify the candidates by maximal marginal relevance with this lambda
+            (1 = relevance only, 0 = diversity only): ``2 * fetch_k`` are retrieved and
+            ``fetch_k`` picked; None (default) keeps them as retrieved.
+    """
+
+    retrieval: Retrieval = DEFAULT_RETRIEVAL
+    fusion: Fusion = DEFAULT_FUSION
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    fetch_k: int = 50
+    mmr: float | None = None
+
+    def __post_init__(self) -> None:
+        _one_of("retrieval", self.retrieval, RETRIEVALS)
+        _one_of("fusion", self.fusion, FUSIONS)
+        weights = dict(self.weights or DEFAULT_WEIGHTS)
+        if set(weights) != {"dense", "bm25"} or min(weights.values()) < 0:
+            raise ValueError(f"weights must give dense and bm25 each a weight >= 0; got {weights}")
+        object.__setattr__(self, "weights", weights)
+        if self.fetch_k < 1:
+            raise ValueError(f"fetch_k must be at least 1, got {self.fetch_k}")
+        if self.mmr is not None and not 0.0 <= self.mmr <= 1.0:
+            raise ValueError(f"mmr (the MMR lambda) must be in [0, 1], got {self.mmr}")
+
+
+@dataclass(frozen=True)
+class RerankerSettings:
+    """How the cross-encoder is loaded and run.
+
+    Attributes:
+        model: A CrossEncoder name or local folder.
+        device: ``"cpu"``, ``"cuda"``, ``"mps"``...; None picks cuda, then mps, then cpu.
+        batch_size: At most this many query-passage pairs per forward pass.
+        batch_tokens: At most this many tokens (padding included) per forward pass.
+        max_length: Tokens per pair, special tokens included; None keeps the model's own.
+        window_overlap: Tokens shared by consecutive windows of a long passage.
+        precision: ``"fp32"`` (exact), ``"bf16"`` or ``"fp16"`` (fast), or ``"auto"``:
+            bf16/fp16 on a GPU, bf16 on a CPU that does bf16 natively, else fp32.
+        retrieval_weight: 0 (the default) orders by rerank score alone; above 0, by
+            weighted reciprocal-rank fusion of the rerank order (weight ``1 - w``) with the
+            order the candidates came in, their retrieval order (weight ``w``).
+        model_kwargs: Extra keyword arguments for ``CrossEncoder``.
+    """
+
+    model: str = DEFAULT_RERANKER
+    device: str | None = None
+    batch_size: int = 32
+    batch_tokens: int = 4096
+    max_length: int | None = None
+    window_overlap: int = 64
+    precision: Precision = "auto"
+    retrieval_weight: float = 0.0
+    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.batch_tokens < 1:
+            raise ValueError(f"batch_tokens must be at least 1, got {self.batch_tokens}")
+        if self.max_length is not None and self.max_length < 16:
+            raise ValueError(f"max_length must be at least 16, got {self.max_length}")
+        if self.window_overlap < 0:
+            raise ValueError(f"window_overlap must be >= 0, got {self.window_overlap}")
+        check_precision(self.precision)
+        check_retrieval_weight(self.retrieval_weight)
+
+
+def take(cls: type[S], options: dict[str, Any]) -> S:
+    """Make ``cls`` from the entries of ``options`` named like its fields, removing them.
+
+    The adapters accept the settings' fields as keyword arguments; this routes them, so
+    that each setting is declared once, here.
+    """
+    names = {item.name for item in fields(cls)}  # type: ignore[arg-type]
+    return cls(**{name: options.pop(name) for name in list(options) if name in names})
+
+
+__all__ = [
+    "DEFAULT_COLLECTION",
+    "DEFAULT_DB",
+    "DEFAULT_ENCODER",
+    "DEFAULT_FUSION",
+    "DEFAULT_RERANKER",
+    "DEFAULT_RETRIEVAL",
+    "DEFAULT_WEIGHTS",
+    "FUSIONS",
+    "PRECISIONS",
+    "RETRIEVALS",
+    "Connection",
+    "Fusion",
+    "Precision",
+    "RerankerSettings",
+    "Retrieval",
+    "RetrievalSettings",
+    "check_collection_name",
+    "check_cutoffs",
+    "check_precision",
+    "check_retrieval_weight",
+    "take",
+]
