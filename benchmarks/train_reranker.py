@@ -32,8 +32,9 @@ from ir_measures import nDCG
 
 from crossrank import Pipeline, Reranker, Store
 from crossrank import evaluate as ev
+from crossrank.errors import IngestError
 from crossrank.reranker import select
-from crossrank.train import STATE_FILE, add_to_card, mine, pseudo_queries, qrels_examples, train
+from crossrank.train import STATE_FILE, add_to_card, gather, mine, qrels_examples, train
 
 HELD_OUT = ("faq/programming", "faq/extending", "faq/windows")
 
@@ -144,11 +145,12 @@ def main() -> None:
 
     # 1. Pseudo-queries from every page but the FAQ.
     faq_sections = {s for doc, s in data.sections.items() if doc.startswith("faq/")}
-    pseudo = [e for e in pseudo_queries(store) if e.section not in faq_sections]
-    if not pseudo:
-        raise SystemExit(f"{args.db} has no sections: rebuild it with `make dataset`")
-    random.Random(args.seed).shuffle(pseudo)
-    pseudo = pseudo[: args.base_examples]
+    try:
+        pseudo, _ = gather(
+            store, max_examples=args.base_examples, exclude_sections=faq_sections, seed=args.seed
+        )
+    except IngestError:
+        raise SystemExit(f"{args.db} has no sections: rebuild it with `make dataset`") from None
     base = args.work / "base"
     if not (base / STATE_FILE).exists():
         started = time.perf_counter()

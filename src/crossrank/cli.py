@@ -182,7 +182,7 @@ def index(
     )
     click.echo(
         f"indexed {report.files} files: {report.chunks} chunks, {report.embedded} embedded, "
-        f"{report.removed} stale removed; {store.count()} chunks in {collection!r} at {db}"
+        f"{report.removed} stale removed; {store.count()} chunks in {store.connection.describe()}"
     )
 
 
@@ -279,6 +279,11 @@ def _pipeline(
 ) -> Pipeline:
     try:
         dense, bm25 = (float(value) for value in weights.split(","))
+    except ValueError:
+        raise click.BadParameter(
+            f"{weights!r}: expected two numbers, DENSE,BM25 (e.g. 0.7,0.3)", param_hint="--weights"
+        ) from None
+    try:
         settings = RetrievalSettings(
             retrieval,  # type: ignore[arg-type]  # click.Choice checked it
             fusion,  # type: ignore[arg-type]
@@ -287,10 +292,7 @@ def _pipeline(
             mmr,
         )
     except ValueError as error:
-        raise click.BadParameter(
-            f"{weights!r}: expected two numbers >= 0, DENSE,BM25 (e.g. 0.7,0.3) ({error})",
-            param_hint="--weights",
-        ) from None
+        raise click.BadParameter(str(error), param_hint="--weights") from None
     return Pipeline(store, reranker, settings=settings, **cutoffs)
 
 

@@ -67,7 +67,8 @@ class Collection:
             yield
         except CollectionMismatchError:
             raise
-        except (chroma.InvalidArgumentError, chroma.InvalidDimensionException) as error:
+        except (chroma.InvalidArgumentError, chroma.InvalidDimensionException, ValueError) as error:
+            # Chroma checks arguments (filters, metadata values) in Python, with ValueError.
             if "dimension" in str(error):
                 raise CollectionMismatchError(f"{self.connection.describe()}: {error}") from error
             raise ValueError(f"{self.connection.describe()}: {error}") from error
@@ -161,7 +162,7 @@ class Collection:
                     ids=list(ids[begin:end]),
                     embeddings=embeddings[begin:end],
                     documents=list(texts[begin:end]),
-                    metadatas=[dict(meta) for meta in metadatas[begin:end]],
+                    metadatas=[dict(meta) or None for meta in metadatas[begin:end]],
                 )
         self._bump()
 

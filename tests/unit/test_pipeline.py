@@ -1,6 +1,6 @@
 import pytest
 
-from crossrank import Pipeline, Reranker, Store
+from crossrank import Pipeline, Reranker, RetrievalSettings, Store
 from crossrank.hit import Chunk
 from crossrank.ingest import chunk_id
 
@@ -47,8 +47,23 @@ def test_retrieve_then_rerank(filled: Store, tiny_reranker_path: str):
 
 def test_filters_reach_the_store(filled: Store, tiny_reranker_path: str):
     pipeline = Pipeline(filled, Reranker(tiny_reranker_path), top_n=10)
-    hits = pipeline.search("animals", where_document={"$contains": "s"})
-    assert hits and all("s" in h.text for h in hits)
+    hits = pipeline.search("animals", where_document={"$contains": "ships"})
+    assert [h.text for h in hits] == ["note 2: ships sail"]
+    hits = pipeline.search("animals", where={"chunk_index": {"$in": [1, 4]}})
+    assert sorted(h.text for h in hits) == ["note 1: cats purr", "note 4: owls hoot"]
+
+
+def test_without_reranker_it_cuts_the_same_candidates(filled: Store):
+    pipeline = Pipeline(filled, fetch_k=6, top_n=2, retrieval="hybrid")
+    assert pipeline.search("cats purr") == pipeline.retrieve("cats purr", 6)[:2]
+    assert len(pipeline.search("cats purr", top_n=4)) == 4  # per call, as the adapters do
+
+
+def test_settings_object_or_fields(filled: Store):
+    settings = RetrievalSettings(retrieval="bm25", fetch_k=4)
+    assert Pipeline(filled, settings=settings).settings == settings
+    assert Pipeline(filled, settings=settings, mmr=0.5).settings.mmr == 0.5
+    assert Pipeline(filled, fusion="rrf").settings.fusion == "rrf"
 
 
 def test_bad_settings_are_rejected(filled: Store):

