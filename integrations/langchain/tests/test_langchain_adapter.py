@@ -85,6 +85,9 @@ def test_parity_with_the_llama_index_adapter(indexed_store, tiny_reranker_path):
     assert [(n.node_id, n.score) for n in nodes] == [
         (d.id, d.metadata["relevance_score"]) for d in docs
     ]
+    # The same metadata, score keys included, in both frameworks.
+    assert [n.node.metadata for n in nodes] == [d.metadata for d in docs]
+    assert {"retrieval_score", "relevance_score", "dense_score"} <= set(docs[0].metadata)
 
 
 def test_lcel_rag_chain_prompt_holds_reranked_documents(indexed_store, tiny_reranker_path):
@@ -168,3 +171,13 @@ def test_hybrid_parity_with_the_llama_index_adapter_and_component_scores(indexed
         assert doc.metadata.get("dense_score") == hit.scores.get("dense")
         assert doc.metadata.get("bm25_score") == hit.scores.get("bm25")
     assert any("bm25_score" in d.metadata for d in docs)
+    assert [n.node.metadata for n in nodes] == [d.metadata for d in docs]
+
+
+def test_bad_settings_fail_at_construction(indexed_store):
+    with pytest.raises(ValueError, match="retrieval must be one of"):
+        CrossRankRetriever(store=indexed_store, retrieval="sparse")
+    with pytest.raises(ValueError, match="fetch_k must be at least 1"):
+        CrossRankRetriever(store=indexed_store, fetch_k=0)
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        CrossEncoderReranker(model="any", batch_size=0)

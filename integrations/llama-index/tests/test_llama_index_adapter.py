@@ -205,3 +205,45 @@ def test_async_rerank_does_not_block_the_event_loop(tiny_reranker_path):
     ticks, elapsed = asyncio.run(main())
     assert elapsed > 0.05  # the work is long enough for a blocked loop to show
     assert ticks > 5
+
+
+def test_metadata_filters_become_chroma_where():
+    from llama_index.core.vector_stores.types import FilterCondition, FilterOperator
+    from llama_index.retrievers.crossrank.base import to_chroma_where
+
+    one = MetadataFilters(filters=[MetadataFilter(key="source", value="a.md")])
+    assert to_chroma_where(one) == {"source": {"$eq": "a.md"}}
+    nested = MetadataFilters(
+        filters=[
+            MetadataFilter(key="page", value=3, operator=FilterOperator.GTE),
+            MetadataFilters(
+                filters=[
+                    MetadataFilter(
+                        key="source", value=["a.md", "b.md"], operator=FilterOperator.IN
+                    ),
+                    MetadataFilter(key="section", value="Intro", operator=FilterOperator.NE),
+                ],
+                condition=FilterCondition.OR,
+            ),
+        ]
+    )
+    assert to_chroma_where(nested) == {
+        "$and": [
+            {"page": {"$gte": 3}},
+            {"$or": [{"source": {"$in": ["a.md", "b.md"]}}, {"section": {"$ne": "Intro"}}]},
+        ]
+    }
+    text = MetadataFilters(
+        filters=[MetadataFilter(key="t", value="x", operator=FilterOperator.TEXT_MATCH)]
+    )
+    with pytest.raises(ValueError, match="filter operator 'text_match' on 't' is not supported"):
+        to_chroma_where(text)
+
+
+def test_bad_settings_fail_at_construction(indexed_store):
+    with pytest.raises(ValueError, match="fusion must be one of"):
+        CrossRankRetriever(indexed_store, fusion="max")
+    with pytest.raises(TypeError, match="unexpected arguments: fetchk"):
+        CrossRankRetriever(indexed_store, fetchk=3)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        CrossEncoderRerank("any", precision="int8")
