@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 DB ?= .crossrank
 QUESTION ?= How do I leave a loop early?
 
-.PHONY: install demo test lint bench dataset quality train-eval clean
+.PHONY: install demo test test-unit test-integration lint bench dataset quality train-eval clean
 
 install: $(VENV)/.installed
 
@@ -33,8 +33,15 @@ lint: install
 		--explicit-package-bases -p llama_index.retrievers.crossrank \
 		-p llama_index.postprocessor.crossrank
 
-test: lint
-	$(BIN)/python -m pytest -ra
+# Both tiers: fast unit tests (tiny models, in-memory Chroma; seconds), then integration
+# tests (real MiniLM, a Chroma server, subprocesses, training, benchmark smoke runs).
+test: lint test-unit test-integration
+
+test-unit: install
+	$(BIN)/python -m pytest -ra tests/unit integrations/llama-index/tests integrations/langchain/tests
+
+test-integration: install
+	$(BIN)/python -m pytest -ra tests/integration
 
 # Figures and ratios against the frameworks' own rerankers and indexers (minutes on 2 cores).
 bench: install

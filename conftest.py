@@ -194,3 +194,16 @@ def markdown_topics() -> dict[str, list[str]]:
 def beir_truth() -> dict:
     """What the ``beir`` folder holds: its docs, queries and qrels."""
     return {"docs": DOCS, "queries": QUERIES, "qrels": QRELS}
+
+
+@pytest.fixture
+def make_chunks() -> Callable[..., list]:
+    """Makes ``n`` short chunks of one source: ``make_chunks(8, source="s.txt")``."""
+    from crossrank.hit import Chunk
+    from crossrank.ingest import chunk_id
+
+    def make(n: int, source: str = "s.txt") -> list[Chunk]:
+        texts = [f"passage {i} about {'cats' if i % 2 else 'ships'}" for i in range(n)]
+        return [Chunk(chunk_id(source, i, t), t, source, i, 0, len(t)) for i, t in enumerate(texts)]
+
+    return make

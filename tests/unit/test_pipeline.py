@@ -1,6 +1,7 @@
 import pytest
 
 from crossrank import Pipeline, Reranker, RetrievalSettings, Store
+from crossrank.fusion import reciprocal_rank
 from crossrank.hit import Chunk
 from crossrank.ingest import chunk_id
 
@@ -71,3 +72,70 @@ def test_bad_settings_are_rejected(filled: Store):
         Pipeline(filled, fetch_k=0)
     with pytest.raises(ValueError, match="top_n"):
         Pipeline(filled, top_n=-1)
+
+
+@pytest.mark.parametrize("fusion", ["rrf", "convex"])
+def test_hybrid_merges_by_id_and_keeps_both_scores(indexed_store, fusion):
+    question = "How do I leave a loop early with break?"
+    pipeline = Pipeline(indexed_store, retrieval="hybrid", fusion=fusion)
+    hits = pipeline.retrieve(question, 10)
+    ids = [hit.id for hit in hits]
+    assert len(ids) == len(set(ids)) == 10
+    dense = {h.id: h.retrieval_score for h in indexed_store.search(question, 10)}
+    lexical = {h.id: h.retrieval_score for h in indexed_store.bm25.search(question, 10)}
+    assert set(dense) & set(lexical)  # the test needs overlap to show the merge
+    for hit in hits:
+        assert hit.scores == {
+            name: found[hit.id]
+            for name, found in (("dense", dense), ("bm25", lexical))
+            if hit.id in found
+        }
+        assert type(hit.retrieval_score) is float
+    scores = [hit.retrieval_score for hit in hits]
+    assert scores == sorted(scores, reverse=True)
+    if fusion == "rrf":
+        expected = reciprocal_rank(
+            {"dense": list(dense), "bm25": list(lexical)}, pipeline.settings.weights
+        )
+        assert ids == list(expected)[:10]
+
+
+def test_weights_pick_one_side(indexed_store):
+    question = "lambda expression"
+    only_dense = Pipeline(indexed_store, fusion="rrf", weights={"dense": 1, "bm25": 0})
+    only_bm25 = Pipeline(indexed_store, fusion="rrf", weights={"dense": 0, "bm25": 1})
+    assert [h.id for h in only_dense.retrieve(question, 5)] == [
+        h.id for h in indexed_store.search(question, 5)
+    ]
+    assert [h.id for h in only_bm25.retrieve(question, 3)] == [
+        h.id for h in indexed_store.bm25.search(question, 3)
+    ]
+
+
+def test_mmr_diversifies_the_candidates(indexed_store):
+    question = "How do I leave a loop early?"
+    plain = Pipeline(indexed_store, retrieval="dense").retrieve(question, 5)
+    diverse = Pipeline(indexed_store, retrieval="dense", mmr=0.0).retrieve(question, 5)
+    relevance = Pipeline(indexed_store, retrieval="dense", mmr=1.0).retrieve(question, 5)
+    assert [h.id for h in relevance] == [h.id for h in plain]
+    assert len({h.id for h in diverse}) == 5 and diverse[0].id == plain[0].id
+    pool = indexed_store.search(question, 10)
+    assert {h.id for h in diverse} <= {h.id for h in pool}
+    hybrid = Pipeline(indexed_store, retrieval="hybrid").retrieve(question, 10)[:5]  # same pool
+    hybrid_mmr = Pipeline(indexed_store, retrieval="hybrid", mmr=1.0).retrieve(question, 5)
+    assert [h.id for h in hybrid_mmr] == [h.id for h in hybrid]  # relevance is the fused order
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"retrieval": "sparse"}, "retrieval must be one of"),
+        ({"fusion": "max"}, "fusion must be one of"),
+        ({"weights": {"dense": 1}}, "weights must give"),
+        ({"weights": {"dense": 1, "bm25": -1}}, "weights must give"),
+        ({"mmr": 2.0}, "mmr"),
+    ],
+)
+def test_bad_retrieval_options_are_refused(memory_store, option, message):
+    with pytest.raises(ValueError, match=message):
+        Pipeline(memory_store, **option)
