@@ -89,33 +89,20 @@ def train(
     from datasets import Dataset as HFDataset
     from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.cross_encoder import (
-        CrossEncoder,
         CrossEncoderTrainer,
         CrossEncoderTrainingArguments,
     )
     from sentence_transformers.cross_encoder.losses import MultipleNegativesRankingLoss
     from transformers import set_seed
 
-    if not rows:
-        raise ValueError("no training rows: nothing to train on")
-    columns = list(rows[0])
-    if columns[:2] != ["query", "positive"] or any(list(row) != columns for row in rows):
-        raise ValueError('every row needs the same keys, starting with "query", "positive"')
+    columns = _columns(rows)
     out = Path(out)
     device = _models.auto_device(device)
     precision = _models.auto_precision(precision, device)
     if precision == "fp16" and device == "cpu":
         raise ValueError("fp16 training needs a GPU; use bf16 or fp32 on a CPU")
     set_seed(seed)
-    target, local_only = _models.resolve(base, "base")
-    try:
-        model = CrossEncoder(target, num_labels=1, device=device, local_files_only=local_only)
-    except (OSError, ValueError) as error:
-        raise _models.load_error("base", base, error) from error
-    if model.num_labels != 1:
-        raise ModelNotFoundError(f"base model {base!r} has {model.num_labels} labels; need 1")
-    if max_length:
-        model.max_seq_length = max_length
+    model = _base_model(base, device, max_length)
     checkpoints = out / "checkpoints"
     args = CrossEncoderTrainingArguments(
         output_dir=str(checkpoints),
@@ -172,6 +159,32 @@ def train(
     (out / STATE_FILE).write_text(json.dumps(asdict(report), indent=2) + "\n", encoding="utf-8")
     add_to_card(out, card_section(report))
     return report
+
+
+def _columns(rows: Sequence[Mapping[str, str]]) -> list[str]:
+    """The rows' keys, checked: the same in every row, starting with query and positive."""
+    if not rows:
+        raise ValueError("no training rows: nothing to train on")
+    columns = list(rows[0])
+    if columns[:2] != ["query", "positive"] or any(list(row) != columns for row in rows):
+        raise ValueError('every row needs the same keys, starting with "query", "positive"')
+    return columns
+
+
+def _base_model(base: str, device: str, max_length: int | None) -> Any:
+    """The model to train: a cross-encoder, or a bi-encoder's encoder with a fresh head."""
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    target, local_only = _models.resolve(base, "base")
+    try:
+        model = CrossEncoder(target, num_labels=1, device=device, local_files_only=local_only)
+    except (OSError, ValueError) as error:
+        raise _models.load_error("base", base, error) from error
+    if model.num_labels != 1:
+        raise ModelNotFoundError(f"base model {base!r} has {model.num_labels} labels; need 1")
+    if max_length:
+        model.max_seq_length = max_length
+    return model
 
 
 class _Clock(TrainerCallback):  # type: ignore[misc]
