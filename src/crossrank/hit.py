@@ -11,6 +11,7 @@ SECTION = "section"  # heading path, "Guide > Install" (Markdown/reST), absent w
 CHUNK_INDEX = "chunk_index"  # position of the chunk in its document, from 0
 START_CHAR = "start_char"  # offsets of the chunk in its document's extracted text
 END_CHAR = "end_char"
+PAGE = "page"  # the page number, from 1, for paged documents (PDF)
 # Scores the adapters add to a framework document's or node's metadata.
 RETRIEVAL_SCORE = "retrieval_score"
 RERANK_SCORE = "relevance_score"  # LangChain's and Cohere's name for a rerank score
@@ -43,7 +44,8 @@ class Chunk:
         start_char: Offset of the first character in the extracted document text.
         end_char: Offset one past the last character.
         section: Heading path of the section the chunk lies in (``"Guide > Install"``),
-            for Markdown and reStructuredText; "" when unknown.
+            for Markdown, reStructuredText and Word; "" when unknown.
+        page: The page the chunk lies on, from 1, for PDFs; None otherwise.
     """
 
     id: str
@@ -53,6 +55,7 @@ class Chunk:
     start_char: int
     end_char: int
     section: str = ""
+    page: int | None = None
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -65,6 +68,8 @@ class Chunk:
         }
         if self.section:
             metadata[SECTION] = self.section
+        if self.page is not None:
+            metadata[PAGE] = self.page
         return metadata
 
 

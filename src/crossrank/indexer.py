@@ -65,7 +65,7 @@ class Indexer:
         max_file_mb: float = MAX_FILE_MB,
         progress: bool = False,
     ) -> IndexReport:
-        """Index files and folders (.txt, .md, .rst, .html), embedding only what changed.
+        """Index files and folders (text, HTML, source code, PDF, .docx), embedding what changed.
 
         Chunks of a file that changed since it was last indexed are replaced; an
         unchanged file embeds nothing; the chunks of files deleted from an indexed folder
@@ -84,10 +84,12 @@ class Indexer:
         size = chunk_size or encoder.chunk_tokens
         files = removed = 0
         chunks: list[Chunk] = []
-        for source, text in iter_documents(paths, max_file_mb):
+        for source, extracted in iter_documents(paths, max_file_mb):
             files += 1
             with encoder.lock:
-                document = chunk_document(source, text, tokenizer, size, chunk_overlap)
+                document = chunk_document(
+                    source, extracted.text, tokenizer, size, chunk_overlap, pages=extracted.pages
+                )
             removed += self._drop_stale(source, {chunk.id for chunk in document})
             chunks.extend(document)
         embedded = self.add(chunks, progress=progress)

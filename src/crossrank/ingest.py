@@ -1,10 +1,10 @@
-"""Ingestion: files and folders to text, text to token-sized chunks with stable ids."""
+"""Ingestion: files and folders to text (see :mod:`crossrank.readers`), text to chunks."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +12,9 @@ from ._headings import section_paths, strip_headings
 from ._spans import token_spans
 from .errors import IngestError
 from .hit import Chunk
+from .readers import MARKUP, MAX_FILE_MB, SUFFIXES, Extracted, read
 
 logger = logging.getLogger(__name__)
-
-SUFFIXES = frozenset({".txt", ".md", ".rst", ".html", ".htm"})
-MARKUP = (".md", ".rst")  # files whose headings give chunks a section
-MAX_FILE_MB = 50.0
 
 
 def find_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -45,41 +42,7 @@ def find_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def _names() -> str:
-    return "/".join(sorted(SUFFIXES))
-
-
-def read_text(path: Path, max_mb: float = MAX_FILE_MB) -> str:
-    """The text of a file; HTML is reduced to its visible text.
-
-    Raises:
-        IngestError: The file cannot be read, is larger than ``max_mb``, is not UTF-8,
-            is binary (holds NUL bytes) or holds no text.
-    """
-    try:
-        size = path.stat().st_size
-        if size > max_mb * 2**20:
-            raise IngestError(
-                f"{path}: {size / 2**20:.0f} MB is over the {max_mb:g} MB limit per file "
-                "(raise it with max_file_mb / --max-file-mb)"
-            )
-        raw = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise IngestError(f"{path}: not UTF-8 text ({error.reason})") from error
-    except OSError as error:
-        raise IngestError(f"{path}: cannot read ({error.strerror})") from error
-    if "\x00" in raw:
-        raise IngestError(f"{path}: binary file (holds NUL bytes), not text")
-    if not raw.strip():
-        raise IngestError(f"{path}: empty file, nothing to index")
-    if path.suffix.lower() in {".html", ".htm"}:
-        from bs4 import BeautifulSoup
-
-        soup = BeautifulSoup(raw, "html.parser")
-        for tag in soup(["script", "style", "noscript", "template"]):
-            tag.decompose()
-        lines = (line.strip() for line in soup.get_text("\n").splitlines())
-        return "\n".join(line for line in lines if line)
-    return raw
+    return ", ".join(sorted(SUFFIXES))
 
 
 def chunk_id(source: str, index: int, text: str) -> str:
@@ -89,22 +52,32 @@ def chunk_id(source: str, index: int, text: str) -> str:
 
 
 def chunk_document(
-    source: str, text: str, tokenizer: Any, size: int, overlap: int, section: str = ""
+    source: str,
+    text: str,
+    tokenizer: Any,
+    size: int,
+    overlap: int,
+    section: str = "",
+    pages: Sequence[int] = (),
 ) -> list[Chunk]:
     """Chunks of one document, each with its source, index, character offsets and section.
 
     Markdown and reStructuredText are cut at their headings first, so that each chunk lies
     in one section and gets its heading path; a heading with no text of its own goes with
     the section after it (or, at the end of a document, is left out unless it is all there
-    is). Other text is one section, ``section``.
+    is). A paged document (``pages``: where each page starts) is cut at its pages, and each
+    chunk gets its page number, from 1. Other text is one section, ``section``.
     """
     starts, paths = [0], [section]
-    if source.lower().endswith(MARKUP):
+    if pages:
+        starts, paths = list(pages), [section] * len(pages)
+    elif source.lower().endswith(MARKUP):
         starts, paths = section_paths(text)
+    numbers = list(range(1, len(starts) + 1)) if pages else [None] * len(starts)
     ends = [*starts[1:], len(text)]
     chunks: list[Chunk] = []
     carried: int | None = None  # start of headings waiting for their section's text
-    for begin, finish, path in zip(starts, ends, paths, strict=True):
+    for begin, finish, path, page in zip(starts, ends, paths, numbers, strict=True):
         begin = begin if carried is None else carried
         if (finish < len(text) or chunks) and not strip_headings(text[begin:finish]):
             carried = begin
@@ -120,6 +93,7 @@ def chunk_document(
                 begin + start,
                 begin + end,
                 path,
+                page,
             )
             chunks.append(chunk)
     return chunks
@@ -127,21 +101,21 @@ def chunk_document(
 
 def iter_documents(
     paths: Iterable[str | Path], max_file_mb: float = MAX_FILE_MB
-) -> Iterator[tuple[str, str]]:
-    """``(source, text)`` for each supported file.
+) -> Iterator[tuple[str, Extracted]]:
+    """``(source, extracted text)`` for each supported file.
 
-    A file that cannot be used (see :func:`read_text`) is skipped with a warning; when no
-    file can be used at all, :class:`IngestError` says so.
+    A file that cannot be used (see :func:`crossrank.readers.read`) is skipped with a
+    warning that names it; when no file can be used at all, :class:`IngestError` says so.
     """
     files = find_files(paths)
-    read = 0
+    used = 0
     for path in files:
         try:
-            text = read_text(path, max_file_mb)
+            extracted = read(path, max_file_mb)
         except IngestError as error:
             logger.warning("skipping %s", error)
             continue
-        read += 1
-        yield str(path), text
-    if not read:
+        used += 1
+        yield str(path), extracted
+    if not used:
         raise IngestError(f"none of the {len(files)} files found could be indexed (see warnings)")

@@ -38,8 +38,11 @@ def test_index_and_ask_round_trip_as_json(crossrank, indexed: list[str], tiny_re
     assert payload["query"] == "What does assert do?"
     assert len(payload["hits"]) == 3
     for hit in payload["hits"]:
-        assert set(hit) == {"id", "text", "source", "retrieval_score", "rerank_score", "scores"}
-        assert Path(hit["source"]).suffix == ".txt"
+        assert set(hit) == {
+            "id", "text", "source", "metadata", "retrieval_score", "rerank_score", "scores"
+        }  # fmt: skip
+        assert Path(hit["source"]).suffix == ".txt" == Path(hit["metadata"]["source"]).suffix
+        assert set(hit["metadata"]) == {"source", "chunk_index", "start_char", "end_char"}
         assert isinstance(hit["rerank_score"], float)
     scores = [hit["rerank_score"] for hit in payload["hits"]]
     assert scores == sorted(scores, reverse=True)

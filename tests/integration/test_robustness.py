@@ -46,8 +46,10 @@ def _expected_ids(corpus: Path, model: str) -> set[str]:
     encoder = Encoder(model)
     return {
         chunk.id
-        for source, text in iter_documents([corpus])
-        for chunk in chunk_document(source, text, encoder.model.tokenizer, encoder.chunk_tokens, 32)
+        for source, extracted in iter_documents([corpus])
+        for chunk in chunk_document(
+            source, extracted.text, encoder.model.tokenizer, encoder.chunk_tokens, 32
+        )
     }
 
 

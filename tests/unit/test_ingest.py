@@ -5,7 +5,8 @@ import pytest
 
 from crossrank import IngestError
 from crossrank._spans import token_spans as chunk_spans
-from crossrank.ingest import chunk_document, find_files, iter_documents, read_text
+from crossrank.ingest import chunk_document, find_files, iter_documents
+from crossrank.readers import read_text
 
 
 @pytest.fixture(scope="module")
@@ -74,11 +75,12 @@ def test_find_files_filters_and_reports(tmp_path: Path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "b.rst").write_text("B\n=")
     (tmp_path / "c.py").write_text("print()")
-    assert [p.name for p in find_files([tmp_path])] == ["a.md", "b.rst"]
+    (tmp_path / "d.png").write_bytes(b"\x89PNG")
+    assert [p.name for p in find_files([tmp_path])] == ["a.md", "c.py", "b.rst"]
     with pytest.raises(IngestError, match="no such file"):
         find_files([tmp_path / "missing"])
     with pytest.raises(IngestError, match="unsupported file type"):
-        find_files([tmp_path / "c.py"])
+        find_files([tmp_path / "d.png"])
     (tmp_path / "empty").mkdir()
     with pytest.raises(IngestError, match="no .* files found"):
         find_files([tmp_path / "empty"])
