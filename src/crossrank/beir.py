@@ -73,9 +73,10 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 
 def index_corpus(store: Store, dataset: Dataset, *, progress: bool = False) -> int:
     """Chunk and embed the corpus into ``store``; each chunk's ``source`` is its document id."""
-    tokenizer, size = store.encoder.model.tokenizer, store.encoder.chunk_tokens
+    encoder = store.indexer.encoder
+    tokenizer, size = encoder.model.tokenizer, encoder.chunk_tokens
     chunks: list[Chunk] = []
-    with store.encoder.lock:
+    with encoder.lock:
         for doc_id, (title, text) in dataset.corpus.items():
             text = f"{title}\n{text}".strip()
             section = dataset.sections.get(doc_id, "")

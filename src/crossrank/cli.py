@@ -61,10 +61,10 @@ def _store_options(db: str | None = DEFAULT_DB) -> Any:
         ),
         click.option(
             "--model",
-            default=DEFAULT_ENCODER,
+            default=None,
             envvar="CROSSRANK_MODEL",
-            show_default=True,
-            help="Bi-encoder name or local folder.",
+            help=f"Bi-encoder name or local folder [default: {DEFAULT_ENCODER}]. Name it to "
+            "open a collection another library (langchain-chroma, LlamaIndex) built.",
         ),
         click.option("--device", default=None, help="cpu, cuda, mps... (default: best found)."),
         click.option(
@@ -94,7 +94,7 @@ def _store(
     db: str,
     chroma_url: str | None,
     collection: str,
-    model: str,
+    model: str | None,
     device: str | None,
     precision: str,
 ) -> Store:
@@ -107,7 +107,10 @@ def _store(
             connection = Connection(db, collection)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--chroma/--collection") from None
-    return Store(encoder=Encoder(model, device=device, precision=precision), connection=connection)
+    encoder = Encoder(model or DEFAULT_ENCODER, device=device, precision=precision)
+    store = Store(encoder=encoder, connection=connection)
+    store.collection.named = model is not None  # only a named model opens a foreign collection
+    return store
 
 
 @click.group()
@@ -163,7 +166,7 @@ def index(
     db: str,
     chroma_url: str | None,
     collection: str,
-    model: str,
+    model: str | None,
     device: str | None,
     precision: str,
     chunk_size: int | None,
@@ -346,7 +349,7 @@ def ask(
     db: str,
     chroma_url: str | None,
     collection: str,
-    model: str,
+    model: str | None,
     device: str | None,
     precision: str,
     k: int,
@@ -412,7 +415,7 @@ def evaluate_command(
     db: str | None,
     chroma_url: str | None,
     collection: str,
-    model: str,
+    model: str | None,
     device: str | None,
     precision: str,
     k: int,
@@ -519,7 +522,7 @@ def train(
     db: str,
     chroma_url: str | None,
     collection: str,
-    model: str,
+    model: str | None,
     device: str | None,
     precision: str,
     base: str,

@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from .encoder import Encoder
+from .encoder import Embedder
 from .errors import CollectionMismatchError, StoreError
 from .hit import Hit
+from .metadata import from_chroma, record_text, to_chroma
 from .settings import Connection
 
 logger = logging.getLogger(__name__)
@@ -34,11 +35,20 @@ VERSION_KEY = "crossrank:version"
 class Collection:
     """A Chroma collection of texts, their metadata and their embeddings.
 
+    A collection another library built (langchain-chroma, LlamaIndex's
+    ``ChromaVectorStore``) records no crossrank model: it opens when the caller names the
+    model it was built with (``named=True``), after its stored vectors' dimension is checked
+    against the model's. Whatever the collection's distance (cosine, or Chroma's default
+    l2, or ip), scores are cosine similarities. Metadata comes back exactly as given (see
+    :mod:`crossrank.metadata`).
+
     Args:
         connection: Where the collection lives.
         encoder: Embeds texts and queries; its model name and dimension are recorded in
             the collection and checked when it is opened.
         client: An existing ``chromadb`` client to use instead of making one.
+        named: Whether the caller chose ``encoder`` (rather than taking the default); only
+            then may a collection without a recorded model be opened.
 
     Example:
         >>> collection = Collection(Connection(in_memory=True), Encoder())
@@ -47,11 +57,15 @@ class Collection:
         'a'
     """
 
-    def __init__(self, connection: Connection, encoder: Encoder, *, client: Any = None) -> None:
+    def __init__(
+        self, connection: Connection, encoder: Embedder, *, client: Any = None, named: bool = True
+    ) -> None:
         self.connection = connection
         self.encoder = encoder
+        self.named = named
         self.client = client or _make_client(connection)  # a bad path or server fails here
         self._handle: Any = None
+        self.space = "cosine"  # the collection's distance, once opened
 
     @property
     def name(self) -> str:
@@ -113,6 +127,11 @@ class Collection:
 
     def _check(self, handle: Any) -> None:
         found = handle.metadata or {}
+        configuration = getattr(handle, "configuration", None) or {}
+        self.space = (configuration.get("hnsw") or {}).get("space") or found.get("hnsw:space", "l2")
+        if MODEL_KEY not in found:
+            self._check_foreign(handle)
+            return
         if found.get(MODEL_KEY) == self.encoder.model_name:
             if found.get(DIMENSION_KEY) == self.encoder.dimension:
                 return
@@ -122,6 +141,24 @@ class Collection:
             f"(dimension {self.encoder.dimension}): open it with that model, or index into "
             "another collection"
         )
+
+    def _check_foreign(self, handle: Any) -> None:
+        """A collection another library built: the named model's dimension must fit it."""
+        where = self.connection.describe()
+        if not self.named:
+            raise CollectionMismatchError(
+                f"{where} records no embedding model (another library built it?): name the "
+                "model its vectors came from, e.g. Store(..., encoder="
+                "'sentence-transformers/all-MiniLM-L6-v2') or crossrank --model NAME"
+            )
+        with self._errors():
+            sample = handle.get(limit=1, include=["embeddings"])["embeddings"]
+        if sample is not None and len(sample) and len(sample[0]) != self.encoder.dimension:
+            raise CollectionMismatchError(
+                f"{where} holds vectors of dimension {len(sample[0])}, but model "
+                f"{self.encoder.model_name!r} makes dimension {self.encoder.dimension}: name "
+                "the model the collection was built with"
+            )
 
     def exists(self) -> bool:
         """Whether the collection exists (checking it against the encoder if it does)."""
@@ -150,19 +187,38 @@ class Collection:
         metadatas: Sequence[Mapping[str, Any]],
         embeddings: np.ndarray | None = None,
     ) -> None:
-        """Store records, replacing any with the same id; embeds ``texts`` unless given."""
+        """Store records, replacing any with the same id; embeds ``texts`` unless given.
+
+        Every record's metadata is checked before anything is written (see
+        :func:`crossrank.metadata.to_chroma`), so a bad value loses nothing.
+        """
+        if not len(ids) == len(texts) == len(metadatas):
+            raise ValueError(
+                f"{len(ids)} ids, {len(texts)} texts and {len(metadatas)} metadatas: "
+                "need one of each per record"
+            )
+        stored = [to_chroma(meta) for meta in metadatas]
         if embeddings is None:
             embeddings = self.encoder.embed(list(texts))
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        if embeddings.ndim != 2 or len(embeddings) != len(ids):
+            raise ValueError(f"need one embedding per text, got shape {embeddings.shape}")
         handle = self._open(create=True)
         step = self.client.get_max_batch_size()
         with self._errors(writing=True):
+            # Chroma merges a record's old metadata keys into an upsert; None removes one.
+            new = dict(zip(ids, stored, strict=True))
+            for batch in _batches(list(ids), step):
+                old = handle.get(ids=batch, include=["metadatas"])
+                for id_, meta in zip(old["ids"], old["metadatas"], strict=True):
+                    new[id_].update(dict.fromkeys((meta or {}).keys() - new[id_].keys()))
             for begin in range(0, len(ids), step):
                 end = begin + step
                 handle.upsert(
                     ids=list(ids[begin:end]),
                     embeddings=embeddings[begin:end],
                     documents=list(texts[begin:end]),
-                    metadatas=[dict(meta) or None for meta in metadatas[begin:end]],
+                    metadatas=stored[begin:end],
                 )
         self._bump()
 
@@ -206,6 +262,13 @@ class Collection:
                 )
                 for key in found:
                     found[key].extend(part[key] if part[key] is not None else [])
+        if "metadatas" in found:
+            if "documents" in found:
+                found["documents"] = [
+                    record_text(text, meta)
+                    for text, meta in zip(found["documents"], found["metadatas"], strict=True)
+                ]
+            found["metadatas"] = [from_chroma(meta) for meta in found["metadatas"]]
         return found
 
     def existing(self, ids: Sequence[str]) -> set[str]:
@@ -224,6 +287,9 @@ class Collection:
         handle = self._open()
         if handle is None:
             return []
+        include = ["documents", "metadatas", "distances"]
+        if self.space != "cosine":  # l2 or ip: cosine from the vectors themselves
+            include.append("embeddings")
         with self._errors():
             if handle.count() == 0:
                 return []
@@ -232,20 +298,19 @@ class Collection:
                 n_results=k,
                 where=dict(where) if where else None,
                 where_document=dict(where_document) if where_document else None,
-                include=["documents", "metadatas", "distances"],
+                include=include,
             )
+        if self.space == "cosine":
+            scores = [1.0 - float(distance) for distance in result["distances"][0]]
+        else:
+            scores = [float(score) for score in _cosine(vector, result["embeddings"][0])]
         return [
-            Hit(
-                id_,
-                text or "",
-                dict(meta or {}),
-                retrieval_score=1.0 - float(distance),
-            )
-            for id_, text, meta, distance in zip(
+            Hit(id_, record_text(text, meta), from_chroma(meta), retrieval_score=score)
+            for id_, text, meta, score in zip(
                 result["ids"][0],
                 result["documents"][0],
                 result["metadatas"][0],
-                result["distances"][0],
+                scores,
                 strict=True,
             )
         ]
@@ -260,6 +325,13 @@ class Collection:
         if missing:
             raise KeyError(f"{len(missing)} chunk ids are not in the store, e.g. {missing[0]!r}")
         return np.asarray([rows[chunk_id] for chunk_id in ids], dtype=np.float32)
+
+
+def _cosine(vector: np.ndarray, rows: Any) -> np.ndarray:
+    matrix = np.asarray(rows, dtype=np.float64).reshape(-1, len(vector))
+    query = np.asarray(vector, dtype=np.float64)
+    norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(query)
+    return np.asarray(matrix @ query / np.maximum(norms, 1e-12))
 
 
 def _batches(ids: list[str], step: int) -> list[list[str]]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -116,8 +117,7 @@ class Encoder(_models.LazyModel["SentenceTransformer"]):
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
-        vectors = np.asarray(vectors, dtype=np.float32)  # normalized here, in fp32 even for bf16
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return _unit(np.asarray(vectors, dtype=np.float32))  # normalized in fp32, even for bf16
 
     def embed_query(self, query: str) -> np.ndarray:
         """Embed one query into a unit vector (read-only; repeated queries come from a cache)."""
@@ -135,3 +135,89 @@ class Encoder(_models.LazyModel["SentenceTransformer"]):
             else:
                 self._queries.move_to_end(query)
         return vector
+
+
+class Embedder(Protocol):
+    """What a store needs of an embedding model: a name, a dimension, texts to vectors."""
+
+    model_name: str
+
+    @property
+    def dimension(self) -> int:
+        """Length of the embedding vectors."""
+        ...
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Passages to a ``(len(texts), dimension)`` float32 array."""
+        ...
+
+    def embed_query(self, query: str) -> np.ndarray:
+        """One query to a vector."""
+        ...
+
+
+class FunctionEncoder:
+    """Any embedding function as a store's encoder, e.g. a framework's embedding model.
+
+    Vectors are made unit length (as :class:`Encoder`'s are). Indexing files needs a
+    sentence-transformers :class:`Encoder` (its tokenizer sizes the chunks); a function
+    encoder adds texts (:meth:`crossrank.Store.add_texts`) and searches.
+
+    Args:
+        embed: Texts to vectors (a list of lists or an array).
+        name: The model's name, recorded in the collection and checked when it is opened.
+        embed_query: A query to a vector, when queries embed differently; default ``embed``.
+        dimension: The vectors' length; None learns it by embedding one short text.
+
+    Example:
+        >>> encoder = FunctionEncoder(embeddings.embed_documents, name="my-model",
+        ...                           embed_query=embeddings.embed_query)
+    """
+
+    def __init__(
+        self,
+        embed: Callable[[list[str]], Any],
+        *,
+        name: str,
+        embed_query: Callable[[str], Any] | None = None,
+        dimension: int | None = None,
+    ) -> None:
+        if not name:
+            raise ValueError("a function encoder needs a name (recorded in the collection)")
+        self.model_name = name
+        self._embed = embed
+        self._embed_query = embed_query
+        self._dimension = dimension
+        self.lock = threading.RLock()
+
+    @property
+    def dimension(self) -> int:
+        """Length of the embedding vectors."""
+        if self._dimension is None:
+            self._dimension = int(self.embed(["dimension"]).shape[1])
+        return self._dimension
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed passages into a ``(len(texts), dimension)`` float32 array of unit vectors."""
+        if not texts:
+            return np.zeros((0, self._dimension or 0), dtype=np.float32)
+        vectors = np.asarray(self._embed(list(texts)), dtype=np.float32)
+        if vectors.ndim != 2 or len(vectors) != len(texts):
+            raise ValueError(
+                f"{self.model_name}: expected one vector per text, got shape {vectors.shape}"
+            )
+        if self._dimension is None:
+            self._dimension = int(vectors.shape[1])
+        return _unit(vectors)
+
+    def embed_query(self, query: str) -> np.ndarray:
+        """Embed one query into a unit vector."""
+        if not query or not query.strip():
+            raise ValueError("query is empty: pass a question or search text")
+        if self._embed_query is None:
+            return self.embed([query])[0]
+        return _unit(np.asarray(self._embed_query(query), dtype=np.float32).reshape(1, -1))[0]
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .collection import Collection
+from .encoder import Encoder
 from .hit import SOURCE, Chunk
 from .ingest import MAX_FILE_MB, chunk_document, iter_documents
 
@@ -36,6 +37,17 @@ class Indexer:
 
     def __init__(self, collection: Collection) -> None:
         self.collection = collection
+
+    @property
+    def encoder(self) -> Encoder:
+        """The collection's encoder, which must be a sentence-transformers one to chunk."""
+        encoder = self.collection.encoder
+        if not isinstance(encoder, Encoder):
+            raise TypeError(
+                f"chunking files needs a sentence-transformers Encoder (its tokenizer sizes "
+                f"the chunks), not {type(encoder).__name__}: add texts with Store.add_texts"
+            )
+        return encoder
 
     def add(self, chunks: Sequence[Chunk], *, progress: bool = False) -> int:
         """Embed and store the chunks not yet stored; return how many were embedded."""
@@ -79,7 +91,7 @@ class Indexer:
             progress: Show a progress bar.
         """
         paths = list(paths)
-        encoder = self.collection.encoder
+        encoder = self.encoder
         tokenizer = encoder.model.tokenizer
         size = chunk_size or encoder.chunk_tokens
         files = removed = 0

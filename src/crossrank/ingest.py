@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,12 @@ def chunk_id(source: str, index: int, text: str) -> str:
     """A stable id: the same chunk of the same file always gets the same id."""
     digest = hashlib.sha256(f"{source}\x00{index}\x00{text}".encode()).hexdigest()
     return digest[:32]
+
+
+def content_id(text: str, metadata: Mapping[str, Any] | None = None) -> str:
+    """A stable id for a text added as it is: the same text and metadata, the same id."""
+    key = json.dumps(metadata or {}, sort_keys=True, default=repr, ensure_ascii=False)
+    return hashlib.sha256(f"{text}\x00{key}".encode()).hexdigest()[:32]
 
 
 def chunk_document(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +11,11 @@ import numpy as np
 
 from .bm25 import BM25Index
 from .collection import Collection
-from .encoder import Encoder
+from .encoder import Embedder, Encoder
+from .errors import CollectionMismatchError
 from .hit import Chunk, Hit
 from .indexer import Indexer, IndexReport
-from .ingest import MAX_FILE_MB
+from .ingest import MAX_FILE_MB, content_id
 from .retrievers import DenseRetriever
 from .settings import DEFAULT_COLLECTION, DEFAULT_DB, DEFAULT_ENCODER, Connection
 
@@ -35,8 +37,10 @@ class Store:
     Args:
         path: Directory of the embedded database.
         collection: Collection name (3+ characters, Chroma's rule).
-        encoder: The bi-encoder, or a model name or folder for one; defaults to
-            all-MiniLM-L6-v2.
+        encoder: The bi-encoder, or a model name or folder for one, or any
+            :class:`~crossrank.encoder.Embedder` (e.g. a :class:`FunctionEncoder` around a
+            framework's embedding model); defaults to all-MiniLM-L6-v2. Name it to open a
+            collection another library built (langchain-chroma, LlamaIndex).
         in_memory: Keep everything in memory (nothing written to disk).
         host: Chroma server host; when set, ``path`` is ignored.
         port: Chroma server port.
@@ -54,7 +58,7 @@ class Store:
         self,
         path: str | Path = DEFAULT_DB,
         collection: str = DEFAULT_COLLECTION,
-        encoder: Encoder | str | None = None,
+        encoder: Embedder | str | None = None,
         *,
         in_memory: bool = False,
         host: str | None = None,
@@ -67,9 +71,13 @@ class Store:
             path, collection, host, port, dict(headers or {}), in_memory
         )
         self.encoder = (
-            encoder if isinstance(encoder, Encoder) else Encoder(encoder or DEFAULT_ENCODER)
+            Encoder(encoder or DEFAULT_ENCODER)
+            if encoder is None or isinstance(encoder, str)
+            else encoder
         )
-        self.collection = Collection(self.connection, self.encoder, client=client)
+        self.collection = Collection(
+            self.connection, self.encoder, client=client, named=encoder is not None
+        )
         self.indexer = Indexer(self.collection)
         self.dense = DenseRetriever(self.collection)
         saved = self.connection.persistent and client is None
@@ -107,6 +115,41 @@ class Store:
             progress=progress,
         )
 
+    def add_texts(
+        self,
+        texts: Sequence[str],
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+        *,
+        ids: Sequence[str] | None = None,
+        embeddings: Any = None,
+    ) -> list[str]:
+        """Store texts as they are (no chunking), with their metadata; return their ids.
+
+        Ids default to stable content ids (the same text and metadata, the same id);
+        adding an id again replaces its record. ``embeddings`` (one vector per text) are
+        used as given, else the encoder embeds the texts. Metadata comes back exactly as
+        given (see :mod:`crossrank.metadata` for values Chroma cannot store).
+
+        Example:
+            >>> store.add_texts(["Paris is in France."], [{"source": "geo.txt", "page": 3}])
+            ['5f1c...']
+        """
+        metadatas = list(metadatas) if metadatas is not None else [None] * len(texts)
+        if ids is None:
+            ids = [content_id(text, meta) for text, meta in zip(texts, metadatas, strict=False)]
+        if not len(texts) == len(metadatas) == len(ids):
+            raise ValueError(
+                f"{len(texts)} texts, {len(metadatas)} metadatas and {len(ids)} ids: "
+                "need one of each per text"
+            )
+        ids = list(ids)
+        if not texts:
+            return []
+        if len(set(ids)) != len(ids):
+            raise ValueError("ids must be unique within one call")
+        self.collection.upsert(ids, list(texts), [m or {} for m in metadatas], embeddings)
+        return ids
+
     def delete(self, ids: Sequence[str]) -> None:
         """Remove chunks by id."""
         self.collection.delete(ids)
@@ -128,6 +171,26 @@ class Store:
             where_document: A Chroma document filter, e.g. ``{"$contains": "install"}``.
         """
         return self.dense.search(query, k, where=where, where_document=where_document)
+
+    def search_by_vector(
+        self,
+        vector: Any,
+        k: int = 10,
+        *,
+        where: Mapping[str, Any] | None = None,
+        where_document: Mapping[str, Any] | None = None,
+    ) -> list[Hit]:
+        """The ``k`` chunks most similar to a query embedding given by the caller."""
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if len(query) != self.encoder.dimension:
+            raise CollectionMismatchError(
+                f"query vector of dimension {len(query)}; {self.encoder.model_name!r} "
+                f"makes dimension {self.encoder.dimension}"
+            )
+        hits = self.collection.query(query, k, where=where, where_document=where_document)
+        return [replace(hit, scores={"dense": hit.retrieval_score or 0.0}) for hit in hits]
 
     def embeddings(self, ids: Sequence[str]) -> np.ndarray:
         """The stored embeddings of chunks ``ids``, one row each, in that order."""

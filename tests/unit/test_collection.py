@@ -55,15 +55,21 @@ def test_given_embeddings_are_stored_and_checked(encoder: Encoder):
     assert collection.count() == 2  # nothing lost
 
 
-def test_a_foreign_collection_gets_a_mismatch_not_a_rewrite(encoder: Encoder):
+def test_a_foreign_collection_needs_a_named_model_of_its_dimension(encoder: Encoder):
     client = chromadb.EphemeralClient()
     name = f"f{uuid.uuid4().hex[:12]}"
     client.create_collection(name, embedding_function=None).add(
         ids=["1"], embeddings=[[0.0] * 32], documents=["theirs"]
     )
-    collection = Collection(Connection(collection=name, in_memory=True), encoder)
-    with pytest.raises(CollectionMismatchError, match="was built with model None"):
-        collection.count()
+    connection = Connection(collection=name, in_memory=True)
+    with pytest.raises(CollectionMismatchError, match="records no embedding model .* encoder="):
+        Collection(connection, encoder, named=False).count()
+    assert Collection(connection, encoder).count() == 1  # the model named: it opens
+    from crossrank.encoder import FunctionEncoder
+
+    five = FunctionEncoder(lambda texts: [[1.0] * 5 for _ in texts], name="five", dimension=5)
+    with pytest.raises(CollectionMismatchError, match="vectors of dimension 32, but model 'five'"):
+        Collection(connection, five).count()
     assert client.get_collection(name).metadata is None  # untouched
 
 

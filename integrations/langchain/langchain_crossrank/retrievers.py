@@ -29,7 +29,8 @@ class CrossRankRetriever(BaseRetriever):
     Args:
         store: A crossrank ``Store``; when omitted one is opened from the fields of
             :class:`crossrank.Connection` (``path``, ``collection``, ``host``, ``port``,
-            ``headers``, ``in_memory``), embedding with ``model``.
+            ``headers``, ``in_memory``) or a ``client``, embedding with ``model`` (name it to
+            open a collection langchain-chroma built).
         k: Documents returned (also accepted per call: ``invoke(query, k=3)``).
         filter: A Chroma ``where`` filter (also accepted per call).
         reranker: A crossrank ``Reranker`` or a cross-encoder name/folder; None: no reranking.
@@ -60,12 +61,13 @@ class CrossRankRetriever(BaseRetriever):
         values = dict(values)
         if "settings" not in values:
             values["settings"] = take(RetrievalSettings, values)
-        model = values.pop("model", None)
+        model, client = values.pop("model", None), values.pop("client", None)
         opening = take(Connection, values) if set(values) & _CONNECTION else None
         if values.get("store") is None:
             encoder = Encoder(model) if model else None
-            values["store"] = Store(encoder=encoder, connection=opening or Connection())
-        elif opening or model:
+            connection = opening or Connection()
+            values["store"] = Store(encoder=encoder, connection=connection, client=client)
+        elif opening or model or client:
             raise ValueError("pass either store or where to open one (path, model...), not both")
         if isinstance(values.get("reranker"), str):
             values["reranker"] = Reranker(values["reranker"])

@@ -181,3 +181,57 @@ def test_bad_settings_fail_at_construction(indexed_store):
         CrossRankRetriever(store=indexed_store, fetch_k=0)
     with pytest.raises(ValueError, match="batch_size must be at least 1"):
         CrossEncoderReranker(model="any", batch_size=0)
+
+
+def test_a_langchain_chroma_collection_is_read_in_place(tiny_encoder_path, tiny_reranker_path):
+    import uuid
+
+    import chromadb
+    from langchain_core.embeddings import Embeddings
+
+    from crossrank import CollectionMismatchError, Encoder, Store
+
+    encoder = Encoder(tiny_encoder_path)
+
+    class Tiny(Embeddings):
+        def embed_documents(self, texts):
+            return encoder.embed(texts).tolist()
+
+        def embed_query(self, text):
+            return encoder.embed_query(text).tolist()
+
+    client = chromadb.EphemeralClient()
+    name = f"lc{uuid.uuid4().hex[:8]}"
+    docs = [
+        Document(page_content=t, metadata={"page": i, "topic": t.split()[0]})
+        for i, t in enumerate(TOPICS)
+    ]
+    Chroma.from_documents(docs, Tiny(), client=client, collection_name=name)  # l2 distance
+    def snapshot():
+        raw = client.get_collection(name)
+        records = raw.get(include=["metadatas", "documents", "embeddings"])
+        vectors = records.pop("embeddings").tolist()
+        return raw.metadata, records, vectors
+
+    before = snapshot()
+
+    with pytest.raises(CollectionMismatchError, match="records no embedding model"):
+        Store(collection=name, client=client).count()  # no model named: says what to pass
+    store = Store(collection=name, encoder=encoder, client=client)
+    theirs = Chroma(client=client, collection_name=name, embedding_function=Tiny())
+    expected = theirs.similarity_search_with_score(QUESTION, k=4)
+    ours = store.search(QUESTION, k=4)
+    assert store.collection.space == "l2"
+    assert [h.text for h in ours] == [d.page_content for d, _ in expected]
+    # On crossrank's scale: cosine similarity (squared l2 of unit vectors is 2 - 2 cos).
+    assert [h.retrieval_score for h in ours] == pytest.approx(
+        [1 - distance / 2 for _, distance in expected], abs=1e-5
+    )
+    found = CrossRankRetriever(store=store, k=3, reranker=tiny_reranker_path).invoke(QUESTION)
+    assert len(found) == 3 and all("relevance_score" in d.metadata for d in found)
+    by_text = {d.page_content: d.metadata for d in docs}
+    for doc in found:
+        user = {k: v for k, v in doc.metadata.items() if not k.endswith("_score")}
+        assert user == by_text[doc.page_content]  # the user's metadata, exactly
+    assert store.bm25.search("lambda", 3)[0].text == "lambda makes functions"
+    assert snapshot() == before  # reading never rewrites it

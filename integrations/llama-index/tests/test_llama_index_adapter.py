@@ -247,3 +247,48 @@ def test_bad_settings_fail_at_construction(indexed_store):
         CrossRankRetriever(indexed_store, fetchk=3)
     with pytest.raises(ValueError, match="precision must be one of"):
         CrossEncoderRerank("any", precision="int8")
+
+
+def test_a_llama_index_chroma_collection_is_read_in_place(tiny_encoder_path):
+    import uuid
+
+    from llama_index.core import Document
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+
+    from crossrank import CollectionMismatchError, Encoder, Store
+
+    encoder = Encoder(tiny_encoder_path)
+
+    class Tiny(BaseEmbedding):
+        def _get_query_embedding(self, query):
+            return encoder.embed_query(query).tolist()
+
+        def _get_text_embedding(self, text):
+            return encoder.embed([text])[0].tolist()
+
+        async def _aget_query_embedding(self, query):
+            return self._get_query_embedding(query)
+
+    client = chromadb.EphemeralClient()
+    name = f"li{uuid.uuid4().hex[:8]}"
+    documents = [
+        Document(text=t, metadata={"page": i, "topic": t.split()[0]})
+        for i, t in enumerate(["break ends a loop", "lambda makes functions", "try handles errors"])
+    ]
+    vector_store = ChromaVectorStore(chroma_collection=client.create_collection(name))
+    VectorStoreIndex.from_documents(
+        documents,
+        storage_context=StorageContext.from_defaults(vector_store=vector_store),
+        embed_model=Tiny(),
+    )
+    before = client.get_collection(name).get(include=["metadatas", "documents"])
+    with pytest.raises(CollectionMismatchError, match="records no embedding model"):
+        CrossRankRetriever(collection=name, client=client).retrieve(QUESTION)
+    store = Store(collection=name, encoder=encoder, client=client)
+    nodes = CrossRankRetriever(store, k=3).retrieve(QUESTION)
+    assert nodes[0].node.text == "break ends a loop"
+    by_text = {d.text: d.metadata for d in documents}
+    for node in nodes:
+        user = {k: v for k, v in node.node.metadata.items() if not k.endswith("_score")}
+        assert user == by_text[node.node.text]  # no _node_content, doc_id, ref_doc_id
+    assert client.get_collection(name).get(include=["metadatas", "documents"]) == before

@@ -39,7 +39,9 @@ class CrossRankRetriever(BaseRetriever):
         store: A crossrank ``Store``; when None one is opened from ``options`` naming a
             :class:`crossrank.Connection` (``path``, ``collection``, ``host``, ``port``,
             ``headers``, ``in_memory``), embedding with ``model``.
-        model: Bi-encoder name or folder (must match the one the collection was built with).
+        model: Bi-encoder name or folder (must match the one the collection was built with;
+            name it to open a collection LlamaIndex's ``ChromaVectorStore`` built).
+        client: An existing ``chromadb`` client to open the collection with.
         k: Nodes returned.
         filters: LlamaIndex ``MetadataFilters``, translated to a Chroma ``where``.
         reranker: A crossrank ``Reranker`` or a cross-encoder name/folder; None: no reranking.
@@ -58,6 +60,7 @@ class CrossRankRetriever(BaseRetriever):
         store: Store | None = None,
         *,
         model: str | None = None,
+        client: Any = None,
         k: int = 5,
         filters: MetadataFilters | None = None,
         reranker: Reranker | str | None = None,
@@ -72,7 +75,8 @@ class CrossRankRetriever(BaseRetriever):
         if options:
             raise TypeError(f"unexpected arguments: {', '.join(sorted(options))}")
         if store is None:
-            store = Store(encoder=Encoder(model) if model else None, connection=connection)
+            encoder = Encoder(model) if model else None
+            store = Store(encoder=encoder, connection=connection, client=client)
         if isinstance(reranker, str):
             reranker = Reranker(reranker)
         self.pipeline = Pipeline(store, reranker, top_n=k, threshold=threshold, settings=settings)
