@@ -207,6 +207,7 @@ def test_a_langchain_chroma_collection_is_read_in_place(tiny_encoder_path, tiny_
         for i, t in enumerate(TOPICS)
     ]
     Chroma.from_documents(docs, Tiny(), client=client, collection_name=name)  # l2 distance
+
     def snapshot():
         raw = client.get_collection(name)
         records = raw.get(include=["metadatas", "documents", "embeddings"])
