@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from . import fusion
 from .bm25 import BM25Index
 from .collection import Collection
 from .encoder import Embedder, Encoder
@@ -120,12 +121,13 @@ class Store:
         texts: Sequence[str],
         metadatas: Sequence[Mapping[str, Any] | None] | None = None,
         *,
-        ids: Sequence[str] | None = None,
+        ids: Sequence[str | None] | None = None,
         embeddings: Any = None,
     ) -> list[str]:
         """Store texts as they are (no chunking), with their metadata; return their ids.
 
-        Ids default to stable content ids (the same text and metadata, the same id);
+        Ids (each, or all) default to stable content ids (the same text and metadata, the
+        same id);
         adding an id again replaces its record. ``embeddings`` (one vector per text) are
         used as given, else the encoder embeds the texts. Metadata comes back exactly as
         given (see :mod:`crossrank.metadata` for values Chroma cannot store).
@@ -135,14 +137,16 @@ class Store:
             ['5f1c...']
         """
         metadatas = list(metadatas) if metadatas is not None else [None] * len(texts)
-        if ids is None:
-            ids = [content_id(text, meta) for text, meta in zip(texts, metadatas, strict=False)]
-        if not len(texts) == len(metadatas) == len(ids):
+        given = list(ids) if ids is not None else [None] * len(texts)
+        if not len(texts) == len(metadatas) == len(given):
             raise ValueError(
-                f"{len(texts)} texts, {len(metadatas)} metadatas and {len(ids)} ids: "
+                f"{len(texts)} texts, {len(metadatas)} metadatas and {len(given)} ids: "
                 "need one of each per text"
             )
-        ids = list(ids)
+        ids = [
+            id_ if id_ is not None else content_id(text, meta)
+            for text, meta, id_ in zip(texts, metadatas, given, strict=True)
+        ]
         if not texts:
             return []
         if len(set(ids)) != len(ids):
@@ -191,6 +195,33 @@ class Store:
             )
         hits = self.collection.query(query, k, where=where, where_document=where_document)
         return [replace(hit, scores={"dense": hit.retrieval_score or 0.0}) for hit in hits]
+
+    def search_mmr(
+        self,
+        query: str | None = None,
+        k: int = 4,
+        *,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        vector: Any = None,
+        where: Mapping[str, Any] | None = None,
+        where_document: Mapping[str, Any] | None = None,
+    ) -> list[Hit]:
+        """``k`` of the ``fetch_k`` nearest chunks, diversified by maximal marginal relevance.
+
+        Searches by ``query`` text, or by a given query ``vector``; ``lambda_mult`` 1 is
+        relevance only, 0 diversity only (LangChain's definition).
+        """
+        filters = {"where": where, "where_document": where_document}
+        if vector is not None:
+            hits = self.search_by_vector(vector, fetch_k, **filters)
+        else:
+            hits = self.search(query or "", fetch_k, **filters)
+        if not hits:
+            return []
+        relevance = np.array([hit.retrieval_score or 0.0 for hit in hits])
+        vectors = self.embeddings([hit.id for hit in hits])
+        return [hits[i] for i in fusion.mmr(relevance, vectors, k, lambda_mult)]
 
     def embeddings(self, ids: Sequence[str]) -> np.ndarray:
         """The stored embeddings of chunks ``ids``, one row each, in that order."""
