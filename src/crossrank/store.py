@@ -143,16 +143,16 @@ class Store:
                 f"{len(texts)} texts, {len(metadatas)} metadatas and {len(given)} ids: "
                 "need one of each per text"
             )
-        ids = [
+        filled = [
             id_ if id_ is not None else content_id(text, meta)
             for text, meta, id_ in zip(texts, metadatas, given, strict=True)
         ]
         if not texts:
             return []
-        if len(set(ids)) != len(ids):
+        if len(set(filled)) != len(filled):
             raise ValueError("ids must be unique within one call")
-        self.collection.upsert(ids, list(texts), [m or {} for m in metadatas], embeddings)
-        return ids
+        self.collection.upsert(filled, list(texts), [m or {} for m in metadatas], embeddings)
+        return filled
 
     def delete(self, ids: Sequence[str]) -> None:
         """Remove chunks by id."""
