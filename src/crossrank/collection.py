@@ -245,8 +245,13 @@ class Collection:
         where: Mapping[str, Any] | None = None,
         where_document: Mapping[str, Any] | None = None,
         include: Sequence[str] = ("documents", "metadatas"),
+        decode: bool = True,
     ) -> dict[str, Any]:
-        """Chroma's ``get`` (``ids``, and what ``include`` names); empty if no collection."""
+        """Chroma's ``get`` (``ids``, and what ``include`` names); empty if no collection.
+
+        Metadata comes back as the user gave it (see :mod:`crossrank.metadata`);
+        ``decode=False`` returns what Chroma holds (e.g. a LlamaIndex node's JSON).
+        """
         handle = self._open()
         if handle is None:
             return {"ids": [], **{key: [] for key in include}}
@@ -262,7 +267,7 @@ class Collection:
                 )
                 for key in found:
                     found[key].extend(part[key] if part[key] is not None else [])
-        if "metadatas" in found:
+        if "metadatas" in found and decode:
             if "documents" in found:
                 found["documents"] = [
                     record_text(text, meta)

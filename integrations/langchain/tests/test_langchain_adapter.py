@@ -183,22 +183,14 @@ def test_bad_settings_fail_at_construction(indexed_store):
         CrossEncoderReranker(model="any", batch_size=0)
 
 
-def test_a_langchain_chroma_collection_is_read_in_place(tiny_encoder_path, tiny_reranker_path):
+def test_a_langchain_chroma_collection_is_read_in_place(tiny_embeddings, tiny_reranker_path):
     import uuid
 
     import chromadb
-    from langchain_core.embeddings import Embeddings
 
-    from crossrank import CollectionMismatchError, Encoder, Store
+    from crossrank import CollectionMismatchError, Store
 
-    encoder = Encoder(tiny_encoder_path)
-
-    class Tiny(Embeddings):
-        def embed_documents(self, texts):
-            return encoder.embed(texts).tolist()
-
-        def embed_query(self, text):
-            return encoder.embed_query(text).tolist()
+    encoder = tiny_embeddings.encoder
 
     client = chromadb.EphemeralClient()
     name = f"lc{uuid.uuid4().hex[:8]}"
@@ -206,7 +198,7 @@ def test_a_langchain_chroma_collection_is_read_in_place(tiny_encoder_path, tiny_
         Document(page_content=t, metadata={"page": i, "topic": t.split()[0]})
         for i, t in enumerate(TOPICS)
     ]
-    Chroma.from_documents(docs, Tiny(), client=client, collection_name=name)  # l2 distance
+    Chroma.from_documents(docs, tiny_embeddings, client=client, collection_name=name)  # l2 distance
 
     def snapshot():
         raw = client.get_collection(name)
@@ -219,7 +211,7 @@ def test_a_langchain_chroma_collection_is_read_in_place(tiny_encoder_path, tiny_
     with pytest.raises(CollectionMismatchError, match="records no embedding model"):
         Store(collection=name, client=client).count()  # no model named: says what to pass
     store = Store(collection=name, encoder=encoder, client=client)
-    theirs = Chroma(client=client, collection_name=name, embedding_function=Tiny())
+    theirs = Chroma(client=client, collection_name=name, embedding_function=tiny_embeddings)
     expected = theirs.similarity_search_with_score(QUESTION, k=4)
     ours = store.search(QUESTION, k=4)
     assert store.collection.space == "l2"

@@ -249,25 +249,14 @@ def test_bad_settings_fail_at_construction(indexed_store):
         CrossEncoderRerank("any", precision="int8")
 
 
-def test_a_llama_index_chroma_collection_is_read_in_place(tiny_encoder_path):
+def test_a_llama_index_chroma_collection_is_read_in_place(tiny_embedding):
     import uuid
 
     from llama_index.core import Document
-    from llama_index.core.base.embeddings.base import BaseEmbedding
 
-    from crossrank import CollectionMismatchError, Encoder, Store
+    from crossrank import CollectionMismatchError, Store
 
-    encoder = Encoder(tiny_encoder_path)
-
-    class Tiny(BaseEmbedding):
-        def _get_query_embedding(self, query):
-            return encoder.embed_query(query).tolist()
-
-        def _get_text_embedding(self, text):
-            return encoder.embed([text])[0].tolist()
-
-        async def _aget_query_embedding(self, query):
-            return self._get_query_embedding(query)
+    encoder = tiny_embedding._encoder
 
     client = chromadb.EphemeralClient()
     name = f"li{uuid.uuid4().hex[:8]}"
@@ -279,7 +268,7 @@ def test_a_llama_index_chroma_collection_is_read_in_place(tiny_encoder_path):
     VectorStoreIndex.from_documents(
         documents,
         storage_context=StorageContext.from_defaults(vector_store=vector_store),
-        embed_model=Tiny(),
+        embed_model=tiny_embedding,
     )
     before = client.get_collection(name).get(include=["metadatas", "documents"])
     with pytest.raises(CollectionMismatchError, match="records no embedding model"):

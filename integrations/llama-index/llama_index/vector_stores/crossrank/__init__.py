@@ -1,0 +1,3 @@
+from llama_index.vector_stores.crossrank.base import CrossRankVectorStore
+
+__all__ = ["CrossRankVectorStore"]
