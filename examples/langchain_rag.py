@@ -4,6 +4,8 @@ Usage:
     python examples/langchain_rag.py [QUESTION ...] [--docs DIR] [--db DIR]
         [--reranker NAME_OR_PATH] [--model NAME_OR_PATH]
 
+``--docs`` may be a folder of PDFs (each hit then cites its page).
+
 The same app as ``llama_index_rag.py``. With ``OPENAI_API_KEY`` and/or ``OPENAI_BASE_URL``
 set (any OpenAI-compatible endpoint; model from ``OPENAI_MODEL``; needs
 ``pip install langchain-openai``) the chain asks that chat model. Otherwise it runs offline:
@@ -14,7 +16,6 @@ reach the LLM is printed.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
@@ -25,7 +26,7 @@ from langchain_core.runnables import RunnableParallel, RunnablePassthrough
 
 from langchain_crossrank import CrossRankRetriever
 
-from rag_setup import setup
+from rag_setup import cite, setup
 
 PROMPT = ChatPromptTemplate.from_template(
     "Answer the question from the context only.\n\nContext:\n{context}\n\nQuestion: {question}"
@@ -64,7 +65,7 @@ def main() -> None:
         print(f"\n## {question}")
         for doc in result["docs"]:
             score = doc.metadata.get("relevance_score", doc.metadata["retrieval_score"])
-            print(f"- score={score:.3f} {Path(doc.metadata['source']).name}")
+            print(f"- score={score:.3f} {cite(doc.metadata)}")
         if llm is None:
             print("(offline: no LLM configured) context that would reach the LLM:")
             for doc in result["docs"]:

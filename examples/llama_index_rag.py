@@ -14,14 +14,13 @@ prints the reranked context that would reach the LLM.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from llama_index.core.llms import LLM, MockLLM
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.postprocessor.crossrank import CrossEncoderRerank
 from llama_index.retrievers.crossrank import CrossRankRetriever
 
-from rag_setup import setup
+from rag_setup import cite, setup
 
 
 def make_llm() -> LLM | None:
@@ -52,7 +51,7 @@ def main() -> None:
         response = engine.query(question)
         print(f"\n## {question}")
         for node in response.source_nodes:
-            print(f"- score={node.score:.3f} {Path(node.node.metadata['source']).name}")
+            print(f"- score={node.score:.3f} {cite(node.node.metadata)}")
         if llm is None:
             print("(offline: no LLM configured) context that would reach the LLM:")
             for node in response.source_nodes:

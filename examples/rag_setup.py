@@ -19,7 +19,12 @@ def setup(description: str) -> tuple[list[str], Store, Reranker | None]:
     """Parse the command line, index the documents, load the reranker (None if unavailable)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("questions", nargs="*", default=QUESTIONS)
-    parser.add_argument("--docs", type=Path, help="default: CPython's help topics")
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        help="a folder of documents: text, Markdown, HTML, PDF, Word (default: CPython's "
+        'help topics; PDF and .docx need pip install "crossrank[documents]")',
+    )
     parser.add_argument("--db", default=".crossrank")
     parser.add_argument("--model", default=None, help="bi-encoder (default all-MiniLM-L6-v2)")
     parser.add_argument(
@@ -40,3 +45,9 @@ def setup(description: str) -> tuple[list[str], Store, Reranker | None]:
         print(f"no reranking: {error}", file=sys.stderr)
         reranker = None
     return args.questions, store, reranker
+
+
+def cite(metadata: dict) -> str:
+    """Where a passage comes from: its file name, and its page for a PDF."""
+    page = f" (p. {metadata['page']})" if "page" in metadata else ""
+    return Path(str(metadata.get("source", "?"))).name + page

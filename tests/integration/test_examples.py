@@ -9,10 +9,27 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
+def _pdfs(corpus: Path, out: Path) -> Path:
+    """The sample corpus as PDFs, a page per paragraph group."""
+    from fpdf import FPDF
+
+    out.mkdir()
+    for path in sorted(corpus.glob("*.txt")):
+        pdf = FPDF()
+        pdf.set_font("helvetica", size=10)
+        text = path.read_text().encode("latin-1", "replace").decode("latin-1")
+        for start in range(0, len(text), 1500):
+            pdf.add_page()
+            pdf.multi_cell(0, 5, text=text[start : start + 1500])
+        pdf.output(str(out / f"{path.stem}.pdf"))
+    return out
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("kind", ["txt", "pdf"])
 @pytest.mark.parametrize("script", ["llama_index_rag.py", "langchain_rag.py"])
 def test_rag_example_runs_offline(
-    script, tmp_path, sample_corpus, tiny_encoder_path, tiny_reranker_path
+    script, kind, tmp_path, sample_corpus, tiny_encoder_path, tiny_reranker_path
 ):
     pytest.importorskip(
         {
@@ -26,7 +43,7 @@ def test_rag_example_runs_offline(
             str(EXAMPLES / script),
             "What does the assert statement do?",
             "--docs",
-            str(sample_corpus),
+            str(sample_corpus if kind == "txt" else _pdfs(sample_corpus, tmp_path / "pdf")),
             "--db",
             str(tmp_path / "db"),
             "--model",
@@ -48,4 +65,10 @@ def test_rag_example_runs_offline(
         if line.startswith("- score=")
     ]
     assert len(scores) == 3 and scores == sorted(scores, reverse=True)
+    cited = [line for line in done.stdout.splitlines() if line.startswith("- score=")]
+    assert (
+        all(line.endswith(".txt") for line in cited)
+        if kind == "txt"
+        else all(".pdf (p. " in line for line in cited)
+    )
     assert "no reranking" not in done.stderr
