@@ -157,3 +157,19 @@ def test_every_command_reaches_a_server(
     env = {"CROSSRANK_CHROMA": f"127.0.0.1:{chroma_server}"}
     missing = crossrank("ask", "x", "--collection", "nope", "--model", tiny_encoder_path, env=env)
     assert missing.returncode == 1 and "is empty or missing" in missing.stderr
+
+
+def test_langchain_vector_store_on_a_server(chroma_server: int):
+    from langchain_core.embeddings import DeterministicFakeEmbedding
+
+    from langchain_crossrank import CrossRankVectorStore
+
+    options = {"host": "127.0.0.1", "port": chroma_server, "collection": "lc-server"}
+    store = CrossRankVectorStore.from_texts(
+        ["ships sail", "cats purr"], DeterministicFakeEmbedding(size=8), [{"n": 1}, {"n": 2}],
+        **options,
+    )  # fmt: skip
+    again = CrossRankVectorStore(DeterministicFakeEmbedding(size=8), **options)
+    [doc] = again.similarity_search("cats purr", k=1)
+    assert (doc.page_content, doc.metadata) == ("cats purr", {"n": 2})
+    assert store.get_by_ids([doc.id])[0].id == doc.id

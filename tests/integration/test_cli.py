@@ -184,3 +184,38 @@ def test_cli_eval_json_and_plot(
     assert set(payload["stages"]["dense"]) == {*ev.METRICS, "queries_per_second"}
     assert chart.read_bytes().startswith(b"\x89PNG")
     assert list(work.iterdir()) == []  # without --db, eval indexes into a scratch store
+
+
+def test_ask_reads_a_collection_langchain_chroma_built(
+    crossrank, tmp_path: Path, tiny_encoder_path
+):
+    import chromadb
+    from langchain_chroma import Chroma
+    from langchain_core.documents import Document
+    from langchain_core.embeddings import Embeddings
+
+    from crossrank import Encoder
+
+    encoder = Encoder(tiny_encoder_path)
+
+    class Tiny(Embeddings):
+        def embed_documents(self, texts):
+            return encoder.embed(texts).tolist()
+
+        def embed_query(self, text):
+            return encoder.embed_query(text).tolist()
+
+    docs = [
+        Document(page_content="The break statement ends the nearest loop.", metadata={"n": 1}),
+        Document(page_content="A lambda makes an anonymous function.", metadata={"n": 2}),
+    ]
+    client = chromadb.PersistentClient(path=str(tmp_path / "chroma"))
+    Chroma.from_documents(docs, Tiny(), client=client, collection_name="langchain")
+    common = ["--db", str(tmp_path / "chroma"), "--collection", "langchain", "--no-rerank"]
+    unnamed = crossrank("ask", "loops", *common)
+    assert unnamed.returncode == 2 and "records no embedding model" in unnamed.stderr
+    assert "--model NAME" in unnamed.stderr
+    named = crossrank("ask", "break loop", *common, "--model", tiny_encoder_path, "--json")
+    assert named.returncode == 0, named.stderr
+    hits = json.loads(named.stdout)["hits"]
+    assert {hit["metadata"]["n"] for hit in hits} == {1, 2} and len(hits) == 2
