@@ -1,6 +1,6 @@
 """crossrank: bi-encoder retrieval over Chroma, then cross-encoder reranking."""
 
-from .encoder import Encoder
+from .encoder import Encoder, FunctionEncoder
 from .errors import (
     CollectionMismatchError,
     CrossRankError,
@@ -21,6 +21,7 @@ __all__ = [
     "Connection",
     "CrossRankError",
     "Encoder",
+    "FunctionEncoder",
     "Hit",
     "IndexReport",
     "IngestError",

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from . import fusion
 from .bm25 import BM25Index
 from .collection import Collection
-from .encoder import Embedder, Encoder
+from .encoder import Embedder, Encoder, FunctionEncoder
 from .errors import CollectionMismatchError
 from .hit import Chunk, Hit
 from .indexer import Indexer, IndexReport
@@ -40,7 +40,8 @@ class Store:
         collection: Collection name (3+ characters, Chroma's rule).
         encoder: The bi-encoder, or a model name or folder for one, or any
             :class:`~crossrank.encoder.Embedder` (e.g. a :class:`FunctionEncoder` around a
-            framework's embedding model); defaults to all-MiniLM-L6-v2. Name it to open a
+            framework's embedding model), or any function from texts to vectors (recorded
+            by its qualified name); defaults to all-MiniLM-L6-v2. Name it to open a
             collection another library built (langchain-chroma, LlamaIndex).
         in_memory: Keep everything in memory (nothing written to disk).
         host: Chroma server host; when set, ``path`` is ignored.
@@ -59,7 +60,7 @@ class Store:
         self,
         path: str | Path = DEFAULT_DB,
         collection: str = DEFAULT_COLLECTION,
-        encoder: Embedder | str | None = None,
+        encoder: Embedder | str | Callable[[list[str]], Any] | None = None,
         *,
         in_memory: bool = False,
         host: str | None = None,
@@ -71,11 +72,12 @@ class Store:
         self.connection = connection or Connection(
             path, collection, host, port, dict(headers or {}), in_memory
         )
-        self.encoder = (
-            Encoder(encoder or DEFAULT_ENCODER)
-            if encoder is None or isinstance(encoder, str)
-            else encoder
-        )
+        if encoder is None or isinstance(encoder, str):
+            self.encoder: Embedder = Encoder(encoder or DEFAULT_ENCODER)
+        elif hasattr(encoder, "embed"):
+            self.encoder = cast(Embedder, encoder)
+        else:  # a function from texts to vectors
+            self.encoder = FunctionEncoder(encoder, name=_name_of(encoder))
         self.collection = Collection(
             self.connection, self.encoder, client=client, named=encoder is not None
         )
@@ -226,3 +228,9 @@ class Store:
     def embeddings(self, ids: Sequence[str]) -> np.ndarray:
         """The stored embeddings of chunks ``ids``, one row each, in that order."""
         return self.collection.embeddings(ids)
+
+
+def _name_of(function: Callable[..., Any]) -> str:
+    owner = getattr(function, "__self__", None)  # a bound method: name its class too
+    name = getattr(function, "__qualname__", None) or type(function).__name__
+    return f"{type(owner).__name__}.{name.split('.')[-1]}" if owner is not None else name

@@ -11,6 +11,7 @@ def test_all_is_pinned():
         "Connection",
         "CrossRankError",
         "Encoder",
+        "FunctionEncoder",
         "Hit",
         "IndexReport",
         "IngestError",

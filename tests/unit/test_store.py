@@ -123,6 +123,9 @@ def test_any_embedding_function_drives_a_store():
         store.client.get_collection(store.connection.collection).metadata["crossrank:model"]
         == "letters"
     )
+    plain = Store(collection=f"g{uuid.uuid4().hex[:8]}", encoder=embed, in_memory=True)
+    plain.add_texts(["aaa", "b"])
+    assert plain.encoder.model_name.endswith("embed") and plain.search("a", k=1)
     with pytest.raises(TypeError, match="needs a sentence-transformers Encoder"):
         store.index(["."])
     with pytest.raises(ValueError, match="expected one vector per text"):
