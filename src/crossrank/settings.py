@@ -219,6 +219,20 @@ def take(cls: type[S], options: dict[str, Any]) -> S:
     return cls(**{name: options.pop(name) for name in list(options) if name in names})
 
 
+def take_connection(options: dict[str, Any], *, in_memory_default: bool = False) -> Connection:
+    """A :class:`Connection` from ``options`` (see :func:`take`); other entries are refused.
+
+    With ``in_memory_default``, no ``path`` and no ``host`` means an in-memory store (the
+    frameworks' vector stores default to memory, as their Chroma ones do).
+    """
+    if in_memory_default and "path" not in options and "host" not in options:
+        options.setdefault("in_memory", True)
+    connection = take(Connection, options)
+    if options:
+        raise TypeError(f"unexpected arguments: {', '.join(sorted(options))}")
+    return connection
+
+
 __all__ = [
     "DEFAULT_COLLECTION",
     "DEFAULT_DB",
@@ -241,4 +255,5 @@ __all__ = [
     "check_precision",
     "check_retrieval_weight",
     "take",
+    "take_connection",
 ]

@@ -9,9 +9,9 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
-from crossrank import Connection, Hit, Store
+from crossrank import Hit, Store
 from crossrank.encoder import FunctionEncoder
-from crossrank.settings import take
+from crossrank.settings import take_connection
 
 
 class CrossRankVectorStore(VectorStore):
@@ -51,11 +51,7 @@ class CrossRankVectorStore(VectorStore):
     ) -> None:
         self._embedding = embedding
         if store is None:
-            if "path" not in options and "host" not in options:
-                options.setdefault("in_memory", True)
-            connection = take(Connection, options)
-            if options:
-                raise TypeError(f"unexpected arguments: {', '.join(sorted(options))}")
+            connection = take_connection(options, in_memory_default=True)
             encoder = FunctionEncoder(
                 embedding.embed_documents,
                 name=model_name or _model_name(embedding),

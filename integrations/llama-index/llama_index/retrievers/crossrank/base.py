@@ -10,9 +10,9 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
 
-from crossrank import Connection, Encoder, Hit, Pipeline, Reranker, RetrievalSettings, Store
+from crossrank import Encoder, Hit, Pipeline, Reranker, RetrievalSettings, Store
 from crossrank.hit import BOOKKEEPING, framework_metadata
-from crossrank.settings import take
+from crossrank.settings import take, take_connection
 
 # LlamaIndex's filter operators, as Chroma's.
 _OPERATORS = {
@@ -71,9 +71,7 @@ class CrossRankRetriever(BaseRetriever):
         **options: Any,
     ) -> None:
         settings = settings or take(RetrievalSettings, options)
-        connection = take(Connection, options)
-        if options:
-            raise TypeError(f"unexpected arguments: {', '.join(sorted(options))}")
+        connection = take_connection(options)
         if store is None:
             encoder = Encoder(model) if model else None
             store = Store(encoder=encoder, connection=connection, client=client)

@@ -20,9 +20,9 @@ from llama_index.core.vector_stores.types import (
 from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 from llama_index.retrievers.crossrank.base import to_chroma_where
 
-from crossrank import Connection, Hit, Store
+from crossrank import Hit, Store
 from crossrank.encoder import FunctionEncoder
-from crossrank.settings import take
+from crossrank.settings import take_connection
 
 
 class CrossRankVectorStore(BasePydanticVectorStore):
@@ -65,11 +65,7 @@ class CrossRankVectorStore(BasePydanticVectorStore):
     ) -> None:
         super().__init__(stores_text=True)
         if store is None:
-            if "path" not in options and "host" not in options:
-                options.setdefault("in_memory", True)
-            connection = take(Connection, options)
-            if options:
-                raise TypeError(f"unexpected arguments: {', '.join(sorted(options))}")
+            connection = take_connection(options, in_memory_default=True)
             model = embed_model or Settings.embed_model
             encoder = FunctionEncoder(
                 model.get_text_embedding_batch,
