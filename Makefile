@@ -47,6 +47,7 @@ test-integration: install
 bench: install
 	cd benchmarks && ../$(BIN)/python rerank_cost.py
 	cd benchmarks && ../$(BIN)/python indexing.py
+	cd benchmarks && ../$(BIN)/python pdf_indexing.py
 	cd benchmarks && ../$(BIN)/python query_latency.py --chunks 10000
 	cd benchmarks && ../$(BIN)/python query_latency.py --chunks 100000
 	cd benchmarks && ../$(BIN)/python query_latency.py --chunks 1000000 --queries 50 \
