@@ -234,7 +234,10 @@ class Collection:
         self._bump()
 
     def _bump(self) -> None:
-        metadata = {**(self._handle.metadata or {}), VERSION_KEY: uuid.uuid4().hex}
+        # Chroma refuses a modify that names the legacy "hnsw:" keys, even unchanged; the
+        # distance lives in the collection's configuration, which modify leaves alone.
+        kept = {k: v for k, v in (self._handle.metadata or {}).items() if not k.startswith("hnsw:")}
+        metadata = {**kept, VERSION_KEY: uuid.uuid4().hex}
         with self._errors(writing=True):
             self._handle.modify(metadata=metadata)
 

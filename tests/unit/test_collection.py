@@ -78,3 +78,15 @@ def test_bad_filters_are_value_errors(encoder: Encoder):
     collection.upsert(["a"], ["rivers"], [{"n": 1}])
     with pytest.raises(ValueError, match=f"collection '{collection.name}'"):
         collection.get(where={"n": {"$nope": 1}})
+
+
+def test_writing_into_a_foreign_collection_keeps_its_distance(encoder: Encoder):
+    client = chromadb.EphemeralClient()
+    name = f"h{uuid.uuid4().hex[:12]}"
+    client.create_collection(name, metadata={"hnsw:space": "ip"}, embedding_function=None)
+    collection = Collection(Connection(collection=name, in_memory=True), encoder)
+    collection.upsert(["a", "b"], ["rivers flow", "cats purr"], [{"n": 1}, {"n": 2}])
+    assert collection.version() and collection.space == "ip"
+    assert client.get_collection(name).configuration["hnsw"]["space"] == "ip"
+    [hit] = collection.query(encoder.embed_query("cats purr"), 1)
+    assert hit.id == "b" and hit.retrieval_score == pytest.approx(1.0, abs=1e-5)  # cosine
