@@ -6,7 +6,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Protocol
 
+import numpy as np
+
 from .collection import Collection
+from .errors import CollectionMismatchError
 from .hit import Hit
 
 
@@ -58,5 +61,34 @@ class DenseRetriever:
         """The ``k`` chunks most similar to ``query``, best first (cosine similarity)."""
         check_query(query, k)
         vector = self.collection.encoder.embed_query(query)
+        return self._nearest(vector, k, where, where_document)
+
+    def search_by_vector(
+        self,
+        vector: Any,
+        k: int,
+        *,
+        where: Mapping[str, Any] | None = None,
+        where_document: Mapping[str, Any] | None = None,
+    ) -> list[Hit]:
+        """The ``k`` chunks most similar to a query embedding given by the caller."""
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        encoder = self.collection.encoder
+        if len(query) != encoder.dimension:
+            raise CollectionMismatchError(
+                f"query vector of dimension {len(query)}; {encoder.model_name!r} "
+                f"makes dimension {encoder.dimension}"
+            )
+        return self._nearest(query, k, where, where_document)
+
+    def _nearest(
+        self,
+        vector: np.ndarray,
+        k: int,
+        where: Mapping[str, Any] | None,
+        where_document: Mapping[str, Any] | None,
+    ) -> list[Hit]:
         hits = self.collection.query(vector, k, where=where, where_document=where_document)
         return [replace(hit, scores={self.name: hit.retrieval_score or 0.0}) for hit in hits]

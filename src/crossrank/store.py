@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -13,7 +12,6 @@ from . import fusion
 from .bm25 import BM25Index
 from .collection import Collection
 from .encoder import Embedder, Encoder, FunctionEncoder
-from .errors import CollectionMismatchError
 from .hit import Chunk, Hit
 from .indexer import Indexer, IndexReport
 from .ingest import MAX_FILE_MB, content_id
@@ -187,16 +185,7 @@ class Store:
         where_document: Mapping[str, Any] | None = None,
     ) -> list[Hit]:
         """The ``k`` chunks most similar to a query embedding given by the caller."""
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
-        query = np.asarray(vector, dtype=np.float32).reshape(-1)
-        if len(query) != self.encoder.dimension:
-            raise CollectionMismatchError(
-                f"query vector of dimension {len(query)}; {self.encoder.model_name!r} "
-                f"makes dimension {self.encoder.dimension}"
-            )
-        hits = self.collection.query(query, k, where=where, where_document=where_document)
-        return [replace(hit, scores={"dense": hit.retrieval_score or 0.0}) for hit in hits]
+        return self.dense.search_by_vector(vector, k, where=where, where_document=where_document)
 
     def search_mmr(
         self,
