@@ -7,8 +7,9 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -207,3 +208,35 @@ def make_chunks() -> Callable[..., list]:
         return [Chunk(chunk_id(source, i, t), t, source, i, 0, len(t)) for i, t in enumerate(texts)]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def serving() -> Callable[..., Any]:
+    """``with serving(app) as url:`` runs an ASGI app under uvicorn on a free loopback port."""
+    import socket
+    import threading
+    import time
+    from contextlib import contextmanager
+
+    @contextmanager
+    def serve(app: Any) -> Iterator[str]:
+        import uvicorn
+
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 120
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.01)
+        try:
+            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        finally:
+            server.should_exit = True
+            thread.join(30)
+            sock.close()
+
+    return serve

@@ -15,7 +15,7 @@ import numpy as np
 
 from .collection import Collection
 from .hit import Hit
-from .retrievers import check_query
+from .retrievers import check_search
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class BM25Index:
 
         ``where``/``where_document`` are Chroma filters, applied by Chroma itself.
         """
-        check_query(query, k)
+        check_search(query, k)
         with self._lock:
             built = self._current()
         if not built.ids:

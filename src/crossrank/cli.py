@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from .client import RemotePipeline
 from .encoder import Encoder
 from .errors import CrossRankError, ModelNotFoundError
 from .hit import SOURCE, Hit
@@ -27,11 +28,13 @@ from .settings import (
     Connection,
     RerankerSettings,
     RetrievalSettings,
+    ServerLimits,
 )
 from .store import Store
 
 RERANKER = RerankerSettings()  # the defaults the options show
 RETRIEVAL = RetrievalSettings()
+LIMITS = ServerLimits()
 
 
 def _store_options(db: str | None = DEFAULT_DB) -> Any:
@@ -280,6 +283,13 @@ def _pipeline(
     reranker: Reranker | None = None,
     **cutoffs: Any,
 ) -> Pipeline:
+    settings = _retrieval_settings(retrieval, fusion, weights, mmr, k)
+    return Pipeline(store, reranker, settings=settings, **cutoffs)
+
+
+def _retrieval_settings(
+    retrieval: str, fusion: str, weights: str, mmr: float | None, k: int
+) -> RetrievalSettings:
     try:
         dense, bm25 = (float(value) for value in weights.split(","))
     except ValueError:
@@ -296,7 +306,7 @@ def _pipeline(
         )
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--weights") from None
-    return Pipeline(store, reranker, settings=settings, **cutoffs)
+    return settings
 
 
 def _reranker(
@@ -343,6 +353,15 @@ def _reranker(
     default=None,
     help="Drop reranked hits scoring below this (scores are in [0, 1]).",
 )
+@click.option(
+    "--server",
+    default=None,
+    envvar="CROSSRANK_SERVER",
+    metavar="URL",
+    help="Ask a `crossrank serve` server (its store and models) instead of loading any "
+    "here; the store and model options are then the server's. Its API key comes from "
+    "CROSSRANK_API_KEY.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def ask(
     question: str,
@@ -364,27 +383,44 @@ def ask(
     mmr: float | None,
     top_n: int,
     threshold: float | None,
+    server: str | None,
     as_json: bool,
 ) -> None:
     """Answer QUESTION with the best passages: retrieve K, rerank, show TOP_N."""
     if not question.strip():
         raise click.BadParameter("the question is empty", param_hint="QUESTION")
-    store = _store(db, chroma_url, collection, model, device, precision)
-    if store.count() == 0:
-        raise click.ClickException(
-            f"{store.connection.describe()} is empty or missing: run `crossrank index PATH` first"
+    if server:
+        settings = _retrieval_settings(retrieval, fusion, weights, mmr, k)
+        try:
+            remote = RemotePipeline(
+                server, top_n=top_n, threshold=threshold, rerank=not no_rerank, settings=settings
+            )
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--server") from None
+        try:
+            hits = remote.search(question)
+        except ValueError as error:
+            raise click.ClickException(str(error)) from None
+        reranked = any(hit.rerank_score is not None for hit in hits)
+    else:
+        store = _store(db, chroma_url, collection, model, device, precision)
+        if store.count() == 0:
+            raise click.ClickException(
+                f"{store.connection.describe()} is empty or missing: run `crossrank index PATH` "
+                "first"
+            )
+        cross = _reranker(
+            no_rerank, reranker, device, precision, batch_size, max_length, retrieval_weight
         )
-    cross = _reranker(
-        no_rerank, reranker, device, precision, batch_size, max_length, retrieval_weight
-    )
-    pipeline = _pipeline(
-        store, retrieval, fusion, weights, mmr, k, cross, top_n=top_n, threshold=threshold
-    )
-    hits = pipeline.search(question)
+        pipeline = _pipeline(
+            store, retrieval, fusion, weights, mmr, k, cross, top_n=top_n, threshold=threshold
+        )
+        hits = pipeline.search(question)
+        reranked = cross is not None
     if as_json:
         payload = {
             "query": question,
-            "reranked": cross is not None,
+            "reranked": reranked,
             "hits": [hit.to_dict() for hit in hits],
         }
         click.echo(json.dumps(payload, ensure_ascii=False))
@@ -581,6 +617,93 @@ def train(
         f"{report.seconds / 60:.1f} min ({report.pairs_per_second} pairs/s); "
         f"use it with --reranker {out}"
     )
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@_store_options()
+@_reranker_options
+@_retrieval_options((RETRIEVAL.retrieval,))
+@click.option(
+    "--api-key",
+    default=None,
+    envvar="CROSSRANK_API_KEY",
+    help="Require Authorization: Bearer KEY on every endpoint but /health [env CROSSRANK_API_KEY].",
+)
+@click.option(
+    "--max-documents",
+    type=click.IntRange(min=1),
+    default=LIMITS.max_documents,
+    show_default=True,
+    help="Documents (or texts to index) per request.",
+)
+@click.option(
+    "--max-document-chars",
+    type=click.IntRange(min=1),
+    default=LIMITS.max_document_chars,
+    show_default=True,
+    help="Characters per document.",
+)
+@click.option(
+    "--max-body-mb",
+    type=click.FloatRange(min=0, min_open=True),
+    default=LIMITS.max_body_bytes / 2**20,
+    show_default=True,
+    help="Size of a request body.",
+)
+def serve(
+    host: str,
+    port: int,
+    db: str,
+    chroma_url: str | None,
+    collection: str,
+    model: str | None,
+    device: str | None,
+    precision: str,
+    k: int,
+    no_rerank: bool,
+    reranker: str,
+    batch_size: int,
+    max_length: int | None,
+    retrieval_weight: float,
+    retrieval: str,
+    fusion: str,
+    weights: str,
+    mmr: float | None,
+    api_key: str | None,
+    max_documents: int,
+    max_document_chars: int,
+    max_body_mb: float,
+) -> None:
+    """Serve the reranker and the store over HTTP: Cohere's, Jina's and TEI's rerank APIs,
+    /v1/search and /v1/index, /health and /metrics. Models load once, before the port opens.
+    """
+    from ._extras import require
+
+    uvicorn = require("uvicorn", "serve")
+    server = require("crossrank.server", "serve")
+    settings = _retrieval_settings(retrieval, fusion, weights, mmr, k)
+    store = _store(db, chroma_url, collection, model, device, precision)
+    cross = None
+    if not no_rerank:
+        cross = Reranker(
+            reranker,
+            device=device,
+            precision=precision,
+            batch_size=batch_size,
+            max_length=max_length,
+            retrieval_weight=retrieval_weight,
+        )
+    limits = ServerLimits(max_documents, max_document_chars, int(max_body_mb * 2**20))
+    # Load here, so that a model that cannot load is one clear error before any port opens.
+    if cross is not None:
+        cross.load()
+    store.encoder.embed(["warm up"])
+    app = server.create_app(cross, store, retrieval=settings, api_key=api_key, limits=limits)
+    if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
+        click.echo(f"crossrank: serving on {host} without an API key (set --api-key)", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
 
 
 def _print_table(question: str, hits: list[Hit]) -> None:

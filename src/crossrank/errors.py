@@ -21,3 +21,7 @@ class IngestError(CrossRankError, ValueError):
 
 class StoreError(CrossRankError, OSError):
     """The Chroma database cannot be opened or written."""
+
+
+class ServerError(CrossRankError, OSError):
+    """A crossrank server could not be reached, refused the API key, or failed."""

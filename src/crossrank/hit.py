@@ -113,6 +113,18 @@ class Hit:
             "scores": dict(self.scores),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Hit:
+        """The hit :meth:`to_dict` described (a crossrank server's answer)."""
+        return cls(
+            id=data["id"],
+            text=data["text"],
+            metadata=dict(data.get("metadata") or {}),
+            retrieval_score=data.get("retrieval_score"),
+            rerank_score=data.get("rerank_score"),
+            scores=dict(data.get("scores") or {}),
+        )
+
 
 def framework_metadata(hit: Hit) -> dict[str, Any]:
     """The metadata both framework adapters attach to a hit's document or node.

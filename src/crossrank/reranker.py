@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,11 +17,14 @@ from .settings import (
     DEFAULT_RERANKER,
     RerankerSettings,
     check_cutoffs,
+    check_query,
     check_retrieval_weight,
 )
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
+
+    from .client import Client
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +65,19 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
         if name != "settings" and name in RerankerSettings.__dataclass_fields__:
             return getattr(self.settings, name)
         raise AttributeError(name)
+
+    def load(self) -> Reranker:
+        """Load the model now (or, with ``server``, check that the server answers)."""
+        if self.settings.server:
+            self._client.health()
+            return self
+        return super().load()
+
+    @cached_property
+    def _client(self) -> Client:
+        from .client import Client
+
+        return Client(self.settings.server or "")
 
     def _key(self, device: str) -> tuple[Any, ...]:
         settings = self.settings
@@ -123,23 +140,39 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
 
     def score(self, query: str, texts: Sequence[str]) -> list[float]:
         """Calibrated relevance of each text to ``query``, as plain floats in [0, 1]."""
-        if not query or not query.strip():
-            raise ValueError("query is empty: pass a question or search text")
-        if not texts:
-            return []
-        with self.lock:
-            return self._score(query, texts)
+        return self.score_many([(query, texts)])[0]
 
-    def _score(self, query: str, texts: Sequence[str]) -> list[float]:
-        query = self._fit_query(query)
-        budget = self._passage_budget(query)
+    def score_many(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
+        """Scores for several ``(query, texts)`` requests, computed in shared batches.
+
+        The pairs of all requests are sorted by length and batched together, so many small
+        requests cost about what one request of all their pairs costs. Each request gets
+        the scores it gets alone (up to float rounding: a batch's shape changes the order
+        of additions in its matrix products, by about 1e-7). With ``server`` set, each
+        request is scored by that crossrank server instead.
+        """
+        for query, _ in requests:
+            check_query(query)
+        if self.settings.server:
+            return [self._client.rerank(query, texts) for query, texts in requests]
+        if not any(texts for _, texts in requests):
+            return [[] for _ in requests]
+        with self.lock:
+            return self._score_many(requests)
+
+    def _score_many(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
         pairs: list[tuple[str, str]] = []
-        owners: list[int] = []
-        for i, text in enumerate(texts):
-            for start, end in self._windows(text, budget):
-                pairs.append((query, text[start:end]))
-                owners.append(i)
-        encoded = self.model.tokenizer([query] * len(pairs), [text for _, text in pairs])
+        owners: list[int] = []  # the text, numbered across all requests, each pair scores
+        first = 0
+        for query, texts in requests:
+            query = self._fit_query(query)
+            budget = self._passage_budget(query)
+            for i, text in enumerate(texts):
+                for start, end in self._windows(text, budget):
+                    pairs.append((query, text[start:end]))
+                    owners.append(first + i)
+            first += len(texts)
+        encoded = self.model.tokenizer([query for query, _ in pairs], [text for _, text in pairs])
         lengths = [min(len(ids), self.max_length) for ids in encoded["input_ids"]]
         logits: list[np.ndarray] = [np.empty(0)] * len(pairs)
         for batch in token_batches(lengths, self.batch_tokens, self.batch_size):
@@ -153,9 +186,14 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
             for i, row in zip(batch, np.asarray(scores, dtype=np.float64), strict=True):
                 logits[i] = row
         probabilities = _calibrate(np.stack(logits))
-        best = np.full(len(texts), -np.inf)
+        best = np.full(first, -np.inf)
         np.maximum.at(best, owners, probabilities)
-        return [float(value) for value in best]
+        split: list[list[float]] = []
+        first = 0
+        for _, texts in requests:
+            split.append([float(value) for value in best[first : first + len(texts)]])
+            first += len(texts)
+        return split
 
     def _fit_query(self, query: str) -> str:
         # A query may use at most half the pair's tokens; the passage keeps the rest.

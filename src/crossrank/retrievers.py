@@ -11,6 +11,7 @@ import numpy as np
 from .collection import Collection
 from .errors import CollectionMismatchError
 from .hit import Hit
+from .settings import check_query
 
 
 class Retriever(Protocol):
@@ -30,10 +31,9 @@ class Retriever(Protocol):
         ...
 
 
-def check_query(query: str, k: int) -> None:
+def check_search(query: str, k: int) -> None:
     """Reject an empty query or a ``k`` below 1 with a clear message."""
-    if not query or not query.strip():
-        raise ValueError("query is empty: pass a question or search text")
+    check_query(query)
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
 
@@ -59,7 +59,7 @@ class DenseRetriever:
         where_document: Mapping[str, Any] | None = None,
     ) -> list[Hit]:
         """The ``k`` chunks most similar to ``query``, best first (cosine similarity)."""
-        check_query(query, k)
+        check_search(query, k)
         vector = self.collection.encoder.embed_query(query)
         return self._nearest(vector, k, where, where_document)
 

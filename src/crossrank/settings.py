@@ -52,6 +52,13 @@ def check_precision(precision: str) -> str:
     return precision
 
 
+def check_query(query: str) -> str:
+    """Return ``query`` unless it is empty or blank, which raises ``ValueError``."""
+    if not query or not query.strip():
+        raise ValueError("query is empty: pass a question or search text")
+    return query
+
+
 def check_cutoffs(top_n: int | None, threshold: float | None) -> None:
     """Reject a ``top_n`` below 1 or a ``threshold`` outside [0, 1] with a clear message."""
     if top_n is not None and top_n < 1:
@@ -184,6 +191,9 @@ class RerankerSettings:
             weighted reciprocal-rank fusion of the rerank order (weight ``1 - w``) with the
             order the candidates came in, their retrieval order (weight ``w``).
         model_kwargs: Extra keyword arguments for ``CrossEncoder``.
+        server: A ``crossrank serve`` URL (``http://HOST:PORT``): score there, with the
+            server's model, instead of loading one here. Its API key, if it has one, comes
+            from ``CROSSRANK_API_KEY``.
     """
 
     model: str = DEFAULT_RERANKER
@@ -195,8 +205,11 @@ class RerankerSettings:
     precision: Precision = "auto"
     retrieval_weight: float = 0.0
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    server: str | None = None
 
     def __post_init__(self) -> None:
+        if self.server is not None:
+            check_server_url(self.server)
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.batch_tokens < 1:
@@ -207,6 +220,34 @@ class RerankerSettings:
             raise ValueError(f"window_overlap must be >= 0, got {self.window_overlap}")
         check_precision(self.precision)
         check_retrieval_weight(self.retrieval_weight)
+
+
+def check_server_url(url: str) -> str:
+    """Return ``url`` without a trailing slash if it is ``http(s)://HOST[:PORT][/PATH]``."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError(f"server URL {url!r}: expected http://HOST:PORT")
+    return url.rstrip("/")
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What one request to ``crossrank serve`` may ask; each has a flag that raises it.
+
+    Attributes:
+        max_documents: Documents (or texts to index) per request (``--max-documents``).
+        max_document_chars: Characters per document (``--max-document-chars``).
+        max_body_bytes: Bytes per request body (``--max-body-mb``).
+    """
+
+    max_documents: int = 1000
+    max_document_chars: int = 100_000
+    max_body_bytes: int = 20 * 2**20
+
+    def __post_init__(self) -> None:
+        for name in ("max_documents", "max_document_chars", "max_body_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
 
 def take(cls: type[S], options: dict[str, Any]) -> S:
@@ -250,10 +291,13 @@ __all__ = [
     "RerankerSettings",
     "Retrieval",
     "RetrievalSettings",
+    "ServerLimits",
     "check_collection_name",
     "check_cutoffs",
     "check_precision",
+    "check_query",
     "check_retrieval_weight",
+    "check_server_url",
     "take",
     "take_connection",
 ]

@@ -14,6 +14,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from crossrank import Connection, Encoder, Hit, Pipeline, Reranker, RetrievalSettings, Store
+from crossrank.client import RemotePipeline
 from crossrank.hit import framework_metadata
 from crossrank.settings import take
 
@@ -37,6 +38,9 @@ class CrossRankRetriever(BaseRetriever):
         threshold: Drop reranked documents scoring below this value in [0, 1].
         settings: The first stage's :class:`crossrank.RetrievalSettings`, or its fields
             (``retrieval``, ``fusion``, ``weights``, ``fetch_k``, ``mmr``) as arguments.
+        server: A ``crossrank serve`` URL: search (and rerank, if the server has a
+            reranker) there, with its store and models; ``store``, ``model``, ``client``
+            and ``reranker`` are then the server's and must not be given.
 
     Example:
         >>> retriever = CrossRankRetriever(path="./.crossrank", k=5, reranker="models/ce")
@@ -45,13 +49,14 @@ class CrossRankRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    store: Store
+    store: Store | None = None
+    server: str | None = None
     k: int = 5
     filter: dict[str, Any] | None = None
     reranker: Reranker | None = None
     threshold: float | None = None
     settings: RetrievalSettings = Field(default_factory=RetrievalSettings)
-    _pipeline: Pipeline = PrivateAttr()
+    _pipeline: Pipeline | RemotePipeline = PrivateAttr()
 
     @model_validator(mode="before")
     @classmethod
@@ -63,7 +68,13 @@ class CrossRankRetriever(BaseRetriever):
             values["settings"] = take(RetrievalSettings, values)
         model, client = values.pop("model", None), values.pop("client", None)
         opening = take(Connection, values) if set(values) & _CONNECTION else None
-        if values.get("store") is None:
+        if values.get("server") is not None:
+            if values.get("store") or values.get("reranker") or opening or model or client:
+                raise ValueError(
+                    "with server, the server's store and models are used: pass no store, "
+                    "model, client, reranker or connection"
+                )
+        elif values.get("store") is None:
             encoder = Encoder(model) if model else None
             connection = opening or Connection()
             values["store"] = Store(encoder=encoder, connection=connection, client=client)
@@ -75,6 +86,12 @@ class CrossRankRetriever(BaseRetriever):
 
     @model_validator(mode="after")
     def _build(self) -> CrossRankRetriever:
+        if self.server is not None:
+            self._pipeline = RemotePipeline(
+                self.server, top_n=self.k, threshold=self.threshold, settings=self.settings
+            )
+            return self
+        assert self.store is not None  # opened by _open
         self._pipeline = Pipeline(
             self.store,
             self.reranker,

@@ -11,6 +11,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
 
 from crossrank import Encoder, Hit, Pipeline, Reranker, RetrievalSettings, Store
+from crossrank.client import RemotePipeline
 from crossrank.hit import BOOKKEEPING, framework_metadata
 from crossrank.settings import take, take_connection
 
@@ -47,6 +48,9 @@ class CrossRankRetriever(BaseRetriever):
         reranker: A crossrank ``Reranker`` or a cross-encoder name/folder; None: no reranking.
         threshold: Drop reranked nodes scoring below this value in [0, 1].
         settings: The first stage's :class:`crossrank.RetrievalSettings`.
+        server: A ``crossrank serve`` URL: search (and rerank, if the server has a
+            reranker) there, with its store and models; ``store``, ``model``, ``client``
+            and ``reranker`` are then the server's and must not be given.
         options: Fields of ``Connection`` and of ``RetrievalSettings`` (``retrieval``,
             ``fusion``, ``weights``, ``fetch_k``, ``mmr``).
 
@@ -66,11 +70,23 @@ class CrossRankRetriever(BaseRetriever):
         reranker: Reranker | str | None = None,
         threshold: float | None = None,
         settings: RetrievalSettings | None = None,
+        server: str | None = None,
         callback_manager: CallbackManager | None = None,
         verbose: bool = False,
         **options: Any,
     ) -> None:
         settings = settings or take(RetrievalSettings, options)
+        self.pipeline: Pipeline | RemotePipeline
+        if server is not None:
+            if store is not None or model or client is not None or reranker or options:
+                raise ValueError(
+                    "with server, the server's store and models are used: pass no store, "
+                    "model, client, reranker or connection"
+                )
+            self.pipeline = RemotePipeline(server, top_n=k, threshold=threshold, settings=settings)
+            self.filters = filters
+            super().__init__(callback_manager=callback_manager, verbose=verbose)
+            return
         connection = take_connection(options)
         if store is None:
             encoder = Encoder(model) if model else None

@@ -1,0 +1,317 @@
+"""The HTTP application: rerank in the APIs clients already speak, search and index a store.
+
+Endpoints (all JSON): ``POST /v2/rerank`` and ``/v1/rerank`` (Cohere; ``/v1`` also in
+Jina's shape), ``POST /rerank`` (text-embeddings-inference), ``POST /v1/search`` and
+``/v1/index`` (crossrank's own), ``GET /health`` and ``GET /metrics`` (Prometheus).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import math
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from ..errors import StoreError
+from ..pipeline import Pipeline
+from ..reranker import Reranker, select
+from ..settings import RetrievalSettings, ServerLimits, check_query
+from ..store import Store
+from .batching import BatchedReranker, Batcher
+from .schemas import CohereRerank, Index, Search, TEIRerank
+
+logger = logging.getLogger(__name__)
+
+
+class _Refused(Exception):
+    """A request the server turns away with ``status`` and ``message``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def create_app(
+    reranker: Reranker | None,
+    store: Store | None = None,
+    *,
+    retrieval: RetrievalSettings | None = None,
+    api_key: str | None = None,
+    limits: ServerLimits | None = None,
+) -> FastAPI:
+    """The crossrank server's ASGI application.
+
+    Models load before the app answers (in its startup), so ``/health`` is ready from
+    the first request it can receive.
+
+    Args:
+        reranker: The cross-encoder behind every rerank endpoint; None: reranking is off
+            (``/v1/search`` gives retrieval order, the rerank endpoints answer 503).
+        store: The store ``/v1/search`` and ``/v1/index`` use; None: those answer 503.
+        retrieval: ``/v1/search``'s default first-stage settings.
+        api_key: When set, every endpoint but ``/health`` needs ``Authorization: Bearer KEY``.
+        limits: Per-request limits.
+
+    Example:
+        >>> app = create_app(Reranker("models/ce"), Store(path="./.crossrank"))
+        >>> uvicorn.run(app, host="127.0.0.1", port=8080)
+    """
+    limits = limits or ServerLimits()
+    retrieval = retrieval or RetrievalSettings()
+    metrics = _Metrics()
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if reranker is not None:
+            await asyncio.to_thread(reranker.load)
+            batcher = Batcher(reranker, on_scored=metrics.pairs.inc)
+            metrics.queue.set_function(lambda: batcher.depth)
+            state["batcher"] = batcher
+            state["pipeline_reranker"] = BatchedReranker(batcher, asyncio.get_running_loop())
+        if store is not None:
+            await asyncio.to_thread(store.encoder.embed, ["warm up"])
+        state["ready"] = True
+        yield
+
+    app = FastAPI(
+        title="crossrank",
+        lifespan=lifespan,
+        dependencies=[Depends(_auth(api_key))],
+        max_body_size=limits.max_body_bytes,
+    )
+    app.middleware("http")(metrics.observe)
+    _errors(app, limits)
+
+    def batcher() -> Batcher:
+        if "batcher" not in state:
+            raise _Refused(503, "this server has no reranker (started with --no-rerank)")
+        return state["batcher"]  # type: ignore[no-any-return]
+
+    def check_documents(texts: list[str], name: str = "documents") -> None:
+        if not texts:
+            raise _Refused(422, f"{name} is empty: send at least one")
+        if len(texts) > limits.max_documents:
+            raise _Refused(
+                413,
+                f"{len(texts)} {name}; this server takes at most {limits.max_documents} per "
+                "request (crossrank serve --max-documents raises it)",
+            )
+        longest = max(range(len(texts)), key=lambda i: len(texts[i]))
+        if len(texts[longest]) > limits.max_document_chars:
+            raise _Refused(
+                413,
+                f"{name}[{longest}] has {len(texts[longest])} characters; this server takes "
+                f"at most {limits.max_document_chars} (crossrank serve --max-document-chars "
+                "raises it)",
+            )
+
+    async def ranked(query: str, texts: list[str], top_n: int | None) -> list[tuple[int, float]]:
+        check_query(query)
+        check_documents(texts)
+        scores = await batcher().score(query, texts)
+        return select(scores, top_n=top_n, retrieval_weight=batcher().reranker.retrieval_weight)
+
+    @app.post("/v2/rerank")
+    @app.post("/v1/rerank")
+    async def rerank_cohere(body: CohereRerank) -> dict[str, Any]:
+        texts = body.texts()
+        results = [
+            {
+                "index": i,
+                "relevance_score": score,
+                **({"document": {"text": texts[i]}} if body.return_documents else {}),
+            }
+            for i, score in await ranked(body.query, texts, body.top_n)
+        ]
+        return {
+            "id": str(uuid.uuid4()),
+            "model": body.model or batcher().reranker.model_name,
+            "results": results,
+            "meta": {"billed_units": {"search_units": 1}},
+        }
+
+    @app.post("/rerank")
+    async def rerank_tei(body: TEIRerank) -> list[dict[str, Any]]:
+        return [
+            {
+                "index": i,
+                "score": _logit(score) if body.raw_scores else score,
+                **({"text": body.texts[i]} if body.return_text else {}),
+            }
+            for i, score in await ranked(body.query, body.texts, None)
+        ]
+
+    def the_store() -> Store:
+        if store is None:
+            raise _Refused(503, "this server has no store")
+        return store
+
+    @app.post("/v1/search")
+    async def search(body: Search) -> dict[str, Any]:
+        check_query(body.query)
+        options = body.model_dump(
+            include={"retrieval", "fusion", "weights", "fetch_k", "mmr"}, exclude_none=True
+        )
+        cross = state.get("pipeline_reranker") if body.rerank else None
+        pipeline = Pipeline(
+            the_store(),
+            cross,
+            top_n=body.top_n,
+            threshold=body.threshold,
+            settings=retrieval,
+            **options,
+        )
+        hits = await run_in_threadpool(
+            pipeline.search, body.query, where=body.where, where_document=body.where_document
+        )
+        return {
+            "query": body.query,
+            "reranked": cross is not None,
+            "hits": [hit.to_dict() for hit in hits],
+        }
+
+    @app.post("/v1/index")
+    async def index(body: Index) -> dict[str, Any]:
+        check_documents(body.texts, "texts")
+        target = the_store()
+        ids = await run_in_threadpool(target.add_texts, body.texts, body.metadatas, ids=body.ids)
+        return {"ids": ids, "count": await run_in_threadpool(target.count)}
+
+    @app.get("/health")
+    async def health() -> Response:
+        ready = state.get("ready", False)
+        payload = {
+            "status": "ready" if ready else "loading",
+            "reranker": reranker.model_name if reranker else None,
+            "store": store.connection.describe() if store else None,
+        }
+        return JSONResponse(payload, status_code=200 if ready else 503)
+
+    @app.get("/metrics")
+    async def metrics_text() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _auth(api_key: str | None) -> Callable[[Request], None]:
+    """A dependency refusing requests without ``Authorization: Bearer <api_key>``.
+
+    Both sides are hashed before the comparison, so its time depends on neither the key
+    nor how much of it a caller guessed right (nor its length).
+    """
+    expected = hashlib.sha256(api_key.encode()).digest() if api_key else b""
+
+    def check(request: Request) -> None:
+        if not api_key or request.url.path == "/health":
+            return
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        digest = hashlib.sha256(given.strip().encode()).digest()
+        if not (hmac.compare_digest(digest, expected) and scheme.lower() == "bearer"):
+            raise _Refused(401, "missing or wrong API key: send Authorization: Bearer KEY")
+
+    return check
+
+
+class _Metrics:
+    """The Prometheus series ``/metrics`` shows, in a registry of this app's own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "crossrank_requests",
+            "HTTP requests answered, by endpoint and status.",
+            ["endpoint", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "crossrank_request_seconds",
+            "Time to answer a request, by endpoint.",
+            ["endpoint"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=self.registry,
+        )
+        self.pairs = Counter(
+            "crossrank_pairs_scored", "Query-document pairs scored.", registry=self.registry
+        )
+        self.queue = Gauge(
+            "crossrank_queue_depth",
+            "Rerank requests waiting for the model.",
+            registry=self.registry,
+        )
+
+    async def observe(
+        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        endpoint = getattr(route, "path", "other")  # unknown paths share one label
+        self.requests.labels(endpoint, str(response.status_code)).inc()
+        self.latency.labels(endpoint).observe(time.perf_counter() - start)
+        return response
+
+
+def _errors(app: FastAPI, limits: ServerLimits) -> None:
+    """Every refusal is JSON ``{"message": ...}`` with a 4xx status, never a 500."""
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, error: HTTPException) -> JSONResponse:
+        message = str(error.detail)
+        if error.status_code == 413:  # Starlette's body limit
+            message = (
+                f"the request body is over {limits.max_body_bytes / 2**20:g} MB, this "
+                "server's limit (crossrank serve --max-body-mb raises it)"
+            )
+        return JSONResponse({"message": message}, status_code=error.status_code)
+
+    @app.exception_handler(_Refused)
+    async def refused(_: Request, error: _Refused) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        return JSONResponse({"message": str(error)}, status_code=error.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc'][1:]) or 'body'}: {item['msg']}"
+            for item in error.errors()
+        )
+        return JSONResponse({"message": problems}, status_code=422)
+
+    @app.exception_handler(ValueError)
+    async def bad_value(_: Request, error: ValueError) -> JSONResponse:
+        return JSONResponse({"message": str(error)}, status_code=422)
+
+    @app.exception_handler(StoreError)
+    async def unavailable(_: Request, error: Exception) -> JSONResponse:
+        return JSONResponse({"message": str(error)}, status_code=503)
+
+
+def _logit(probability: float) -> float:
+    """The raw score text-embeddings-inference returns: the logit behind a calibrated score."""
+    p = min(max(probability, 1e-300), 1.0 - 2**-53)
+    return math.log(p) - math.log1p(-p)
+
+
+__all__ = ["create_app"]
