@@ -240,3 +240,28 @@ def serving() -> Callable[..., Any]:
             sock.close()
 
     return serve
+
+
+@pytest.fixture(scope="session")
+def served_models(tiny_reranker_path: str, tiny_encoder_path: str, sample_corpus: Path):
+    """The tiny reranker and an in-memory store of the sample corpus, for a server."""
+    from crossrank import Encoder, Reranker, Store
+
+    reranker = Reranker(tiny_reranker_path, device="cpu", precision="fp32").load()
+    store = Store(
+        collection=f"t{uuid.uuid4().hex[:12]}",
+        encoder=Encoder(tiny_encoder_path, device="cpu"),
+        in_memory=True,
+    )
+    store.index([sample_corpus], chunk_size=48, chunk_overlap=8)
+    return reranker, store
+
+
+@pytest.fixture(scope="session")
+def server_url(served_models, serving) -> Iterator[str]:
+    """A crossrank server of ``served_models`` on a loopback port, with small limits."""
+    from crossrank.server import ServerLimits, create_app
+
+    limits = ServerLimits(max_documents=50, max_document_chars=5000, max_body_bytes=200_000)
+    with serving(create_app(*served_models, limits=limits)) as url:
+        yield url

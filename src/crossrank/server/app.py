@@ -98,10 +98,10 @@ def create_app(
         title="crossrank",
         lifespan=lifespan,
         dependencies=[Depends(_auth(api_key))],
-        max_body_size=limits.max_body_bytes,
     )
+    app.add_middleware(_BodyLimit, limit=limits.max_body_bytes)  # type: ignore[arg-type]
     app.middleware("http")(metrics.observe)
-    _errors(app, limits)
+    _errors(app)
 
     def batcher() -> Batcher:
         if "batcher" not in state:
@@ -234,6 +234,49 @@ def _auth(api_key: str | None) -> Callable[[Request], None]:
     return check
 
 
+class _BodyLimit:
+    """Refuse a body over ``limit`` bytes (413), by its length header or as it streams in.
+
+    (FastAPI's own ``max_body_size`` answers in plain text, past the JSON error handlers.)
+    """
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            await _refusal(413, _too_large(self.limit))(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Any:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise HTTPException(413, _too_large(self.limit))  # FastAPI passes it on
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _too_large(limit: int) -> str:
+    return (
+        f"the request body is over {limit / 2**20:g} MB, this server's limit "
+        "(crossrank serve --max-body-mb raises it)"
+    )
+
+
+def _refusal(status: int, message: str) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"message": message}, status_code=status, headers=headers)
+
+
 class _Metrics:
     """The Prometheus series ``/metrics`` shows, in a registry of this app's own."""
 
@@ -273,23 +316,16 @@ class _Metrics:
         return response
 
 
-def _errors(app: FastAPI, limits: ServerLimits) -> None:
+def _errors(app: FastAPI) -> None:
     """Every refusal is JSON ``{"message": ...}`` with a 4xx status, never a 500."""
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, error: HTTPException) -> JSONResponse:
-        message = str(error.detail)
-        if error.status_code == 413:  # Starlette's body limit
-            message = (
-                f"the request body is over {limits.max_body_bytes / 2**20:g} MB, this "
-                "server's limit (crossrank serve --max-body-mb raises it)"
-            )
-        return JSONResponse({"message": message}, status_code=error.status_code)
+        return _refusal(error.status_code, str(error.detail))
 
     @app.exception_handler(_Refused)
     async def refused(_: Request, error: _Refused) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
-        return JSONResponse({"message": str(error)}, status_code=error.status, headers=headers)
+        return _refusal(error.status, str(error))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
