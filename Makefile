@@ -44,10 +44,18 @@ test-integration: install
 	$(BIN)/python -m pytest -ra tests/integration
 
 # Figures and ratios against the frameworks' own rerankers and indexers (minutes on 2 cores).
-bench: install
+# infinity-emb, the serving benchmark's peer, pins its own transformers: its own venv.
+INFINITY := benchmarks/.cache/infinity-venv/bin/infinity_emb
+$(INFINITY):
+	$(PYTHON) -m venv benchmarks/.cache/infinity-venv
+	benchmarks/.cache/infinity-venv/bin/python -m pip install -q "$(TORCH)" "infinity-emb[torch,server]==0.0.78"
+
+bench: install $(INFINITY)
 	cd benchmarks && ../$(BIN)/python rerank_cost.py
 	cd benchmarks && ../$(BIN)/python indexing.py
 	cd benchmarks && ../$(BIN)/python pdf_indexing.py
+	cd benchmarks && ../$(BIN)/python serve.py --infinity ../$(INFINITY)
+	cd benchmarks && ../$(BIN)/python serve_load.py
 	cd benchmarks && ../$(BIN)/python query_latency.py --chunks 10000
 	cd benchmarks && ../$(BIN)/python query_latency.py --chunks 100000
 	cd benchmarks && ../$(BIN)/python query_latency.py --chunks 1000000 --queries 50 \

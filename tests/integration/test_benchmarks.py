@@ -30,6 +30,18 @@ def test_rerank_cost_smoke():
     assert out.count("top-5 vs crossrank exact") == 3
 
 
+def test_serve_smoke():
+    out = run("serve.py", "--clients", "1,2", "--rounds", "1", "--cold-runs", "1", "--infinity", "")
+    assert "crossrank serve          2" in out and "in-process ceiling       2" in out
+    assert "cold crossrank ask --server: median" in out and "infinity-emb: not found" in out
+
+
+def test_serve_load_smoke():
+    out = run("serve_load.py", "--seconds", "8", "--clients", "2")
+    assert "5xx answers: 0; good requests not answered 200: 0" in out
+    assert "server RSS after warm-up" in out
+
+
 def test_precision_smoke(tmp_path: Path):
     data = tmp_path / "beir"
     (data / "qrels").mkdir(parents=True)
