@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import logging
 import math
 import time
 import uuid
@@ -39,8 +38,6 @@ from ..settings import RetrievalSettings, ServerLimits, check_query
 from ..store import Store
 from .batching import BatchedReranker, Batcher
 from .schemas import CohereRerank, Index, Search, TEIRerank
-
-logger = logging.getLogger(__name__)
 
 
 class _Refused(Exception):
