@@ -309,6 +309,25 @@ def _retrieval_settings(
     return settings
 
 
+def _new_reranker(
+    name: str,
+    device: str | None,
+    precision: str,
+    batch_size: int,
+    max_length: int | None,
+    retrieval_weight: float,
+) -> Reranker:
+    """The cross-encoder the reranker options describe (not loaded yet)."""
+    return Reranker(
+        name,
+        device=device,
+        precision=precision,
+        batch_size=batch_size,
+        max_length=max_length,
+        retrieval_weight=retrieval_weight,
+    )
+
+
 def _reranker(
     no_rerank: bool,
     name: str,
@@ -322,13 +341,8 @@ def _reranker(
     if no_rerank:
         return None
     try:
-        return Reranker(
-            name,
-            device=device,
-            precision=precision,
-            batch_size=batch_size,
-            max_length=max_length,
-            retrieval_weight=retrieval_weight,
+        return _new_reranker(
+            name, device, precision, batch_size, max_length, retrieval_weight
         ).load()
     except ModelNotFoundError as error:
         click.echo(
@@ -685,20 +699,13 @@ def serve(
     server = require("crossrank.server", "serve")
     settings = _retrieval_settings(retrieval, fusion, weights, mmr, k)
     store = _store(db, chroma_url, collection, model, device, precision)
+    limits = ServerLimits(max_documents, max_document_chars, int(max_body_mb * 2**20))
+    # Load here, so that a model that cannot load is one clear error before any port opens
+    # (ask falls back to retrieval order instead; a server must not).
     cross = None
     if not no_rerank:
-        cross = Reranker(
-            reranker,
-            device=device,
-            precision=precision,
-            batch_size=batch_size,
-            max_length=max_length,
-            retrieval_weight=retrieval_weight,
-        )
-    limits = ServerLimits(max_documents, max_document_chars, int(max_body_mb * 2**20))
-    # Load here, so that a model that cannot load is one clear error before any port opens.
-    if cross is not None:
-        cross.load()
+        options = (device, precision, batch_size, max_length, retrieval_weight)
+        cross = _new_reranker(reranker, *options).load()
     store.encoder.embed(["warm up"])
     app = server.create_app(cross, store, retrieval=settings, api_key=api_key, limits=limits)
     if host not in ("127.0.0.1", "localhost", "::1") and not api_key:

@@ -124,10 +124,11 @@ def create_app(
             )
 
     async def ranked(query: str, texts: list[str], top_n: int | None) -> list[tuple[int, float]]:
-        check_query(query)
+        check_query(query)  # first: an empty query is the problem to name
         check_documents(texts)
-        scores = await batcher().score(query, texts)
-        return select(scores, top_n=top_n, retrieval_weight=batcher().reranker.retrieval_weight)
+        scoring = batcher()
+        scores = await scoring.score(query, texts)
+        return select(scores, top_n=top_n, retrieval_weight=scoring.reranker.retrieval_weight)
 
     @app.post("/v2/rerank")
     @app.post("/v1/rerank")
