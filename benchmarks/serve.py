@@ -21,7 +21,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -53,47 +56,22 @@ def main() -> None:
     )
     rows: list[tuple[str, int, float, float, float]] = []
     ceiling = in_process(model, args.precision, requests, levels)
-    with tempfile.TemporaryDirectory() as work:
-        db = Path(work) / "db"
-        make_db(db)
+    with crossrank_serve(model, "--precision", args.precision) as (url, _, db):
+        for clients in levels:
+            rate = load(url, "/v2/rerank", requests, clients, args.rounds)
+            rows.append(("crossrank serve", clients, *rate))
+        cold(url, db, model, args.precision, args.cold_runs)
+    if args.infinity:
         port = free_port()
-        server = start(
-            [sys.executable, "-m", "crossrank.cli", "serve", "--port", str(port), "--db", str(db),
-             "--reranker", model, "--precision", args.precision], port,
-        )  # fmt: skip
-        try:
-            url = f"http://127.0.0.1:{port}"
+        command = [args.infinity, "v2", "--model-id", model, "--engine", "torch", "--device",
+                   "cpu", "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+        with running(command, port) as (url, _):
             for clients in levels:
                 rows.append(
-                    (
-                        "crossrank serve",
-                        clients,
-                        *load(url, "/v2/rerank", requests, clients, args.rounds),
-                    )
+                    ("infinity-emb", clients, *load(url, "/rerank", requests, clients, args.rounds))
                 )
-            cold(url, db, model, args.precision, args.cold_runs)
-        finally:
-            stop(server)
-        if args.infinity:
-            port = free_port()
-            server = start(
-                [args.infinity, "v2", "--model-id", model, "--engine", "torch", "--device", "cpu",
-                 "--host", "127.0.0.1", "--port", str(port)], port, health="/health",
-            )  # fmt: skip
-            try:
-                url = f"http://127.0.0.1:{port}"
-                for clients in levels:
-                    rows.append(
-                        (
-                            "infinity-emb",
-                            clients,
-                            *load(url, "/rerank", requests, clients, args.rounds),
-                        )
-                    )
-            finally:
-                stop(server)
-        else:
-            print("infinity-emb: not found (--infinity PATH); skipped")
+    else:
+        print("infinity-emb: not found (--infinity PATH); skipped")
     header = ("system", "clients", "pairs/s", "p50 s", "p95 s", "of ceiling")
     print("\n{:18s} {:>7s} {:>8s} {:>7s} {:>7s} {:>10s}".format(*header))
     for clients in levels:
@@ -200,27 +178,50 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(command: list[str], port: int, health: str = "/health") -> subprocess.Popen:
+@contextmanager
+def crossrank_serve(model: str, *options: str) -> Iterator[tuple[str, subprocess.Popen, Path]]:
+    """``crossrank serve`` of ``model`` over a new 500-passage store: (url, process, db)."""
+    with tempfile.TemporaryDirectory() as work:
+        db = Path(work) / "db"
+        make_db(db)
+        port = free_port()
+        command = [sys.executable, "-m", "crossrank.cli", "serve", "--port", str(port),
+                   "--db", str(db), "--reranker", model, *options]  # fmt: skip
+        with running(command, port) as (url, server):
+            yield url, server, db
+
+
+@contextmanager
+def running(command: list[str], port: int) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Run a server until its ``/health`` answers 200; yield (url, process); then stop it."""
+    url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Its log goes to a file: an undrained pipe would block a server that logs each request.
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            _wait_ready(url, server, log)
+            yield url, server
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+def _wait_ready(url: str, server: subprocess.Popen, log: IO[bytes]) -> None:
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise SystemExit(f"{command[0]} exited: {server.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            log.seek(0)
+            raise SystemExit(f"{server.args[0]} exited: {log.read().decode()[-2000:]}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}{health}").status_code == 200:
-                return server
+            if httpx.get(f"{url}/health").status_code == 200:
+                return
         except httpx.TransportError:
             time.sleep(0.5)
-    raise SystemExit(f"{command[0]} did not start")
-
-
-def stop(server: subprocess.Popen) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
+    raise SystemExit(f"{server.args[0]} did not start")
 
 
 if __name__ == "__main__":

@@ -14,13 +14,11 @@ import argparse
 import asyncio
 import collections
 import random
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from serve import free_port, make_db, start, stop
+from serve import crossrank_serve
 
 from common import benchmark_cross_encoder, passages
 
@@ -77,44 +75,34 @@ def main() -> None:
     args = parser.parse_args()
     model = benchmark_cross_encoder()
     texts = passages(200, 10, 150, seed=3)
-    with tempfile.TemporaryDirectory() as work:
-        db = Path(work) / "db"
-        make_db(db)
-        port = free_port()
-        server = start(
-            [sys.executable, "-m", "crossrank.cli", "serve", "--port", str(port), "--db", str(db),
-             "--reranker", model, "--api-key", KEY, "--max-documents", "100",
-             "--max-document-chars", "20000", "--max-body-mb", "2"], port,
-        )  # fmt: skip
-        try:
-            url = f"http://127.0.0.1:{port}"
-            statuses: collections.Counter[tuple[str, int]] = collections.Counter()
-            missed: list[str] = []
+    limits = ["--api-key", KEY, "--max-documents", "100", "--max-document-chars", "20000",
+               "--max-body-mb", "2"]  # fmt: skip
+    with crossrank_serve(model, *limits) as (url, server, _):
+        statuses: collections.Counter[tuple[str, int]] = collections.Counter()
+        missed: list[str] = []
 
-            async def client(seed: int, until: float, http: httpx.AsyncClient) -> None:
-                rng = random.Random(seed)
-                while time.monotonic() < until:
-                    kind, path, options, good = requests(rng, texts)
-                    headers = {"Authorization": f"Bearer {KEY}", **options.pop("headers", {})}
-                    response = await http.post(path, headers=headers, **options)
-                    statuses[(kind, response.status_code)] += 1
-                    if good and response.status_code != 200:
-                        missed.append(f"{kind}: {response.status_code} {response.text[:200]}")
+        async def client(seed: int, until: float, http: httpx.AsyncClient) -> None:
+            rng = random.Random(seed)
+            while time.monotonic() < until:
+                kind, path, options, good = requests(rng, texts)
+                headers = {"Authorization": f"Bearer {KEY}", **options.pop("headers", {})}
+                response = await http.post(path, headers=headers, **options)
+                statuses[(kind, response.status_code)] += 1
+                if good and response.status_code != 200:
+                    missed.append(f"{kind}: {response.status_code} {response.text[:200]}")
 
-            async def run(seconds: float) -> None:
-                async with httpx.AsyncClient(base_url=url, timeout=600) as http:
-                    until = time.monotonic() + seconds
-                    await asyncio.gather(*(client(i, until, http) for i in range(args.clients)))
+        async def run(seconds: float) -> None:
+            async with httpx.AsyncClient(base_url=url, timeout=600) as http:
+                until = time.monotonic() + seconds
+                await asyncio.gather(*(client(i, until, http) for i in range(args.clients)))
 
-            asyncio.run(run(min(30.0, args.seconds / 4)))  # warm-up: allocator and caches settle
-            before = rss_mib(server.pid)
-            statuses.clear()
-            started = time.perf_counter()
-            asyncio.run(run(args.seconds))
-            took = time.perf_counter() - started
-            after = rss_mib(server.pid)
-        finally:
-            stop(server)
+        asyncio.run(run(min(30.0, args.seconds / 4)))  # warm-up: allocator and caches settle
+        before = rss_mib(server.pid)
+        statuses.clear()
+        started = time.perf_counter()
+        asyncio.run(run(args.seconds))
+        took = time.perf_counter() - started
+        after = rss_mib(server.pid)
     total = sum(statuses.values())
     print(f"{total} requests in {took:.0f} s from {args.clients} clients ({total / took:.1f}/s)")
     for (kind, status), count in sorted(statuses.items()):
