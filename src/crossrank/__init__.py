@@ -1,5 +1,6 @@
 """crossrank: bi-encoder retrieval over Chroma, then cross-encoder reranking."""
 
+from .context import Context, ContextBuilder
 from .encoder import Encoder, FunctionEncoder
 from .errors import (
     CollectionMismatchError,
@@ -12,13 +13,16 @@ from .hit import Chunk, Hit
 from .indexer import IndexReport
 from .pipeline import Pipeline
 from .reranker import Reranker
-from .settings import Connection, RerankerSettings, RetrievalSettings
+from .settings import Connection, ContextSettings, RerankerSettings, RetrievalSettings
 from .store import Store
 
 __all__ = [
     "Chunk",
     "CollectionMismatchError",
     "Connection",
+    "Context",
+    "ContextBuilder",
+    "ContextSettings",
     "CrossRankError",
     "Encoder",
     "FunctionEncoder",

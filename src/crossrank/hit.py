@@ -15,6 +15,8 @@ PAGE = "page"  # the page number, from 1, for paged documents (PDF)
 # Scores the adapters add to a framework document's or node's metadata.
 RETRIEVAL_SCORE = "retrieval_score"
 RERANK_SCORE = "relevance_score"  # LangChain's and Cohere's name for a rerank score
+EVIDENCE_START = "evidence_start"  # the reranker's best window, as offsets in the text
+EVIDENCE_END = "evidence_end"
 # Keys an LLM has no use for; the adapters hide them from prompts where the framework can.
 BOOKKEEPING = (
     CHUNK_INDEX,
@@ -22,6 +24,8 @@ BOOKKEEPING = (
     END_CHAR,
     RETRIEVAL_SCORE,
     RERANK_SCORE,
+    EVIDENCE_START,
+    EVIDENCE_END,
     "dense_score",
     "bm25_score",
 )
@@ -81,7 +85,9 @@ class Hit:
     found the hit: cosine similarity for dense search, the BM25 score for BM25, the fused
     score for hybrid search; ``scores`` keeps each retriever's own score by name
     (``"dense"``, ``"bm25"``). ``rerank_score`` is the cross-encoder's calibrated score in
-    [0, 1], or ``None`` when the hit was not reranked.
+    [0, 1], or ``None`` when the hit was not reranked. ``evidence`` is the ``(start, end)``
+    character span of ``text`` that won the rerank score (its best window; all of a text
+    that fits the model in one), or ``None``.
 
     Example:
         >>> hit = Hit(id="a1", text="Paris is in France.", retrieval_score=0.71)
@@ -95,11 +101,20 @@ class Hit:
     retrieval_score: float | None = None
     rerank_score: float | None = None
     scores: dict[str, float] = field(default_factory=dict)
+    evidence: tuple[int, int] | None = None
 
     @property
     def score(self) -> float | None:
         """The rerank score when there is one, else the retrieval score."""
         return self.rerank_score if self.rerank_score is not None else self.retrieval_score
+
+    @property
+    def source_evidence(self) -> tuple[int, int] | None:
+        """``evidence`` as offsets in the source document, where the chunk's are known."""
+        start = self.metadata.get(START_CHAR)
+        if self.evidence is None or not isinstance(start, int):
+            return None
+        return start + self.evidence[0], start + self.evidence[1]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view of the hit (the shape ``crossrank ask --json`` prints)."""
@@ -111,6 +126,7 @@ class Hit:
             "retrieval_score": self.retrieval_score,
             "rerank_score": self.rerank_score,
             "scores": dict(self.scores),
+            "evidence": list(self.evidence) if self.evidence else None,
         }
 
     @classmethod
@@ -123,6 +139,7 @@ class Hit:
             retrieval_score=data.get("retrieval_score"),
             rerank_score=data.get("rerank_score"),
             scores=dict(data.get("scores") or {}),
+            evidence=(data["evidence"][0], data["evidence"][1]) if data.get("evidence") else None,
         )
 
 
@@ -131,7 +148,8 @@ def framework_metadata(hit: Hit) -> dict[str, Any]:
 
     The chunk's own metadata, then ``retrieval_score``, each retriever's score
     (``dense_score``, ``bm25_score``) and, when reranked, ``relevance_score``: the same
-    keys in LangChain and LlamaIndex. A new dict; the hit is not changed.
+    keys in LangChain and LlamaIndex; with evidence, ``evidence_start`` and
+    ``evidence_end``. A new dict; the hit is not changed.
 
     Example:
         >>> framework_metadata(Hit("a", "text", {"source": "a.md"}, retrieval_score=0.5))
@@ -141,4 +159,6 @@ def framework_metadata(hit: Hit) -> dict[str, Any]:
     metadata.update({score_key(name): score for name, score in hit.scores.items()})
     if hit.rerank_score is not None:
         metadata[RERANK_SCORE] = hit.rerank_score
+    if hit.evidence is not None:
+        metadata[EVIDENCE_START], metadata[EVIDENCE_END] = hit.evidence
     return metadata

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+Scored = tuple[float, tuple[int, int] | None]  # a score, and the span of text that won it
+
 
 class Reranker(_models.LazyModel["CrossEncoder"]):
     """A sentence-transformers CrossEncoder with calibrated scores and no silent truncation.
@@ -151,18 +153,31 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
         of additions in its matrix products, by about 1e-7). With ``server`` set, each
         request is scored by that crossrank server instead.
         """
+        return [[score for score, _ in scored] for scored in self.score_spans(requests)]
+
+    def score_spans(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[Scored]]:
+        """Like :meth:`score_many`, with the evidence of each score: ``(score, span)``.
+
+        ``span`` is the ``(start, end)`` character span of the text's best window, the one
+        whose score it kept: the whole text when it fits the model in one window. It is
+        None when a server scored the text (rerank APIs return no spans).
+        """
         for query, _ in requests:
             check_query(query)
         if self.settings.server:
-            return [self._client.rerank(query, texts) for query, texts in requests]
+            return [
+                [(score, None) for score in self._client.rerank(query, texts)]
+                for query, texts in requests
+            ]
         if not any(texts for _, texts in requests):
             return [[] for _ in requests]
         with self.lock:
-            return self._score_many(requests)
+            return self._score_spans(requests)
 
-    def _score_many(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
+    def _score_spans(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[Scored]]:
         pairs: list[tuple[str, str]] = []
         owners: list[int] = []  # the text, numbered across all requests, each pair scores
+        spans: list[tuple[int, int]] = []
         first = 0
         for query, texts in requests:
             query = self._fit_query(query)
@@ -171,6 +186,7 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
                 for start, end in self._windows(text, budget):
                     pairs.append((query, text[start:end]))
                     owners.append(first + i)
+                    spans.append((start, end))
             first += len(texts)
         encoded = self.model.tokenizer([query for query, _ in pairs], [text for _, text in pairs])
         lengths = [min(len(ids), self.max_length) for ids in encoded["input_ids"]]
@@ -186,12 +202,14 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
             for i, row in zip(batch, np.asarray(scores, dtype=np.float64), strict=True):
                 logits[i] = row
         probabilities = _calibrate(np.stack(logits))
-        best = np.full(first, -np.inf)
-        np.maximum.at(best, owners, probabilities)
-        split: list[list[float]] = []
+        best: list[Scored] = [(-1.0, None)] * first
+        for owner, probability, span in zip(owners, probabilities, spans, strict=True):
+            if probability > best[owner][0]:  # the first best window wins a tie
+                best[owner] = (float(probability), span)
+        split: list[list[Scored]] = []
         first = 0
         for _, texts in requests:
-            split.append([float(value) for value in best[first : first + len(texts)]])
+            split.append(best[first : first + len(texts)])
             first += len(texts)
         return split
 
@@ -246,10 +264,18 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
         """Return new hits ordered by rerank score, best first (see :meth:`rank`).
 
         The hits passed in, typically from :meth:`crossrank.Store.search`, are not modified;
-        each returned hit keeps its ``retrieval_score`` beside the new ``rerank_score``.
+        each returned hit keeps its ``retrieval_score`` beside the new ``rerank_score``, and
+        its ``evidence`` is the span of its text that won (see :meth:`score_spans`).
         """
-        ranked = self.rank(query, [hit.text for hit in hits], top_n=top_n, threshold=threshold)
-        return [replace(hits[i], rerank_score=score) for i, score in ranked]
+        check_cutoffs(top_n, threshold)
+        (scored,) = self.score_spans([(query, [hit.text for hit in hits])])
+        ranked = select(
+            [score for score, _ in scored],
+            top_n=top_n,
+            threshold=threshold,
+            retrieval_weight=self.retrieval_weight,
+        )
+        return [replace(hits[i], rerank_score=score, evidence=scored[i][1]) for i, score in ranked]
 
 
 def select(
@@ -324,4 +350,4 @@ def _calibrate(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-logits))
 
 
-__all__ = ["Reranker", "select", "token_batches"]
+__all__ = ["Reranker", "Scored", "select", "token_batches"]

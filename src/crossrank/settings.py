@@ -27,9 +27,11 @@ DEFAULT_COLLECTION = "crossrank"
 Retrieval = Literal["dense", "bm25", "hybrid"]
 Fusion = Literal["convex", "rrf"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+Order = Literal["relevance", "edges"]
 RETRIEVALS: tuple[str, ...] = get_args(Retrieval)
 FUSIONS: tuple[str, ...] = get_args(Fusion)
 PRECISIONS: tuple[str, ...] = get_args(Precision)
+ORDERS: tuple[str, ...] = get_args(Order)
 # Chosen on one half of the dev set's queries, reported on the other (README, "Hybrid").
 DEFAULT_RETRIEVAL: Retrieval = "hybrid"
 DEFAULT_FUSION: Fusion = "convex"
@@ -222,6 +224,45 @@ class RerankerSettings:
         check_retrieval_weight(self.retrieval_weight)
 
 
+@dataclass(frozen=True)
+class ContextSettings:
+    """How :class:`~crossrank.context.ContextBuilder` makes reranked hits into an LLM's context.
+
+    Attributes:
+        budget: Tokens the context may take, citation lines included.
+        merge: Drop text already in the context (chunk overlaps, near-duplicate chunks) and
+            merge chunks adjacent in one document into one passage. False pastes whole
+            chunks in rank order, as frameworks do.
+        expand: Widen each hit with up to this many neighbouring chunks of its section on
+            each side, while the budget allows (needs the store the hits came from).
+        order: ``"relevance"`` (best first) or ``"edges"`` (best at both ends, weakest in
+            the middle, where long-context models read least).
+        relative_cut: Leave out hits scoring below this share of the best hit's score;
+            None keeps every hit the budget allows.
+        tokenizer: How tokens are counted: None (one token per word and per punctuation
+            mark, an approximation of LLM tokenizers), ``"tiktoken:ENCODING"``, or a
+            Hugging Face tokenizer's name or folder.
+    """
+
+    budget: int = 1024
+    merge: bool = True
+    expand: int = 0
+    order: Order = "relevance"
+    relative_cut: float | None = None
+    tokenizer: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.budget < 16:
+            raise ValueError(f"context budget must be at least 16 tokens, got {self.budget}")
+        if self.expand < 0:
+            raise ValueError(f"expand must be >= 0 chunks, got {self.expand}")
+        _one_of("order", self.order, ORDERS)
+        if self.relative_cut is not None and not 0.0 < self.relative_cut <= 1.0:
+            raise ValueError(f"relative_cut must be in (0, 1], got {self.relative_cut}")
+        if self.tokenizer is not None and not self.tokenizer.strip():
+            raise ValueError("tokenizer is empty: pass None, tiktoken:NAME or a tokenizer name")
+
+
 def check_server_url(url: str) -> str:
     """Return ``url`` without a trailing slash if it is ``http(s)://HOST[:PORT][/PATH]``."""
     parsed = urlparse(url)
@@ -285,8 +326,11 @@ __all__ = [
     "FUSIONS",
     "PRECISIONS",
     "RETRIEVALS",
+    "ORDERS",
     "Connection",
+    "ContextSettings",
     "Fusion",
+    "Order",
     "Precision",
     "RerankerSettings",
     "Retrieval",

@@ -21,13 +21,13 @@ TEXTS = [
 
 
 class Recording(Reranker):
-    """Records each score_many call's requests (the real scoring still runs)."""
+    """Records each score_spans call's requests (the real scoring still runs)."""
 
     calls: list[int]
 
-    def score_many(self, requests):  # type: ignore[no-untyped-def]
+    def score_spans(self, requests):  # type: ignore[no-untyped-def]
         self.calls.append(len(requests))
-        return super().score_many(requests)
+        return super().score_spans(requests)
 
 
 @pytest.fixture
@@ -60,21 +60,22 @@ async def test_requests_arriving_while_the_model_works_go_in_the_next_call(reran
 
 async def test_a_failing_request_fails_alone(reranker, monkeypatch):
     batcher = Batcher(reranker)
-    real = Reranker.score_many
+    real = Reranker.score_spans
 
     def refuse_the_poison(self, requests):  # type: ignore[no-untyped-def]
         if any("poison" in text for _, texts in requests for text in texts):
             raise FloatingPointError("the reranker produced NaN or infinite logits")
         return real(self, requests)
 
-    monkeypatch.setattr(Reranker, "score_many", refuse_the_poison)
+    monkeypatch.setattr(Reranker, "score_spans", refuse_the_poison)
     good, bad = await asyncio.gather(
         batcher.score(QUERIES[0], TEXTS),
         batcher.score(QUERIES[1], ["poison"]),
         return_exceptions=True,
     )
     assert isinstance(bad, FloatingPointError)
-    assert good == pytest.approx(real(reranker, [(QUERIES[0], TEXTS)])[0], abs=1e-6)
+    expected = [score for score, _ in real(reranker, [(QUERIES[0], TEXTS)])[0]]
+    assert good == pytest.approx(expected, abs=1e-6)
 
 
 async def test_bad_input_is_refused_before_it_queues(reranker):
@@ -91,3 +92,19 @@ def test_score_many_matches_score_one_request_at_a_time(reranker):
     assert many[-1] == []
     for (query, texts), scores in zip(requests[:-1], many[:-1], strict=True):
         np.testing.assert_allclose(scores, reranker.score(query, texts), rtol=0, atol=1e-6)
+
+
+def test_each_score_comes_with_the_span_of_text_that_won_it(reranker):
+    query = "what does the import statement load"
+    (scored,) = reranker.score_spans([(query, TEXTS)])
+    for text, (score, span) in zip(TEXTS, scored, strict=True):
+        assert span is not None
+        start, end = span
+        windows = reranker.windows(query, text)
+        assert (start, end) in windows
+        if len(windows) == 1:
+            assert span == (0, len(text))
+        # The kept score is the best window's: scoring that window alone gives it back.
+        assert reranker.score(query, [text[start:end]])[0] == pytest.approx(score, abs=1e-6)
+        assert score == pytest.approx(max(reranker.score(query, [text[a:b] for a, b in windows])))
+    assert len(reranker.windows(query, TEXTS[2])) > 1  # the long text was cut in windows

@@ -1,7 +1,7 @@
 """Score the pairs of concurrent requests together, in the reranker's own batches.
 
 While the model scores one batch, new requests wait; when it is done, everything that
-waits is scored in one :meth:`~crossrank.Reranker.score_many` call. No request waits for
+waits is scored in one :meth:`~crossrank.Reranker.score_spans` call. No request waits for
 a timer, and under load the model sees large, length-sorted batches instead of one small
 request at a time behind a lock.
 """
@@ -13,12 +13,12 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 
-from ..reranker import Reranker
+from ..reranker import Reranker, Scored
 from ..settings import check_query
 
 logger = logging.getLogger(__name__)
 
-_Waiting = tuple[str, Sequence[str], "asyncio.Future[list[float]]"]
+_Waiting = tuple[str, Sequence[str], "asyncio.Future[list[Scored]]"]
 
 
 class Batcher:
@@ -50,10 +50,14 @@ class Batcher:
 
     async def score(self, query: str, texts: Sequence[str]) -> list[float]:
         """``reranker.score(query, texts)``, scored together with concurrent requests."""
+        return [score for score, _ in await self.score_spans(query, texts)]
+
+    async def score_spans(self, query: str, texts: Sequence[str]) -> list[Scored]:
+        """``reranker.score_spans`` of one request, scored together with concurrent ones."""
         check_query(query)
         if not texts:
             return []
-        future: asyncio.Future[list[float]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[list[Scored]] = asyncio.get_running_loop().create_future()
         self._waiting.append((query, texts, future))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._drain())
@@ -79,20 +83,21 @@ class Batcher:
                 else:
                     future.set_result(result)
 
-    async def _score(self, batch: list[_Waiting]) -> list[list[float] | BaseException]:
+    async def _score(self, batch: list[_Waiting]) -> list[list[Scored] | BaseException]:
         requests = [(query, texts) for query, texts, _ in batch]
         try:
-            scores = await asyncio.to_thread(self.reranker.score_many, requests)
+            scores = await asyncio.to_thread(self.reranker.score_spans, requests)
             self.on_scored(sum(len(texts) for _, texts in requests))
             return list(scores)
         except Exception as error:  # noqa: BLE001 - handed to the requests below
             if len(requests) == 1:
                 return [error]
         # One request broke the shared call: score each alone, so only it fails.
-        results: list[list[float] | BaseException] = []
+        results: list[list[Scored] | BaseException] = []
         for query, texts in requests:
             try:
-                results.append(await asyncio.to_thread(self.reranker.score, query, texts))
+                (scored,) = await asyncio.to_thread(self.reranker.score_spans, [(query, texts)])
+                results.append(scored)
                 self.on_scored(len(texts))
             except Exception as error:  # noqa: BLE001 - handed to its own request
                 results.append(error)
@@ -111,9 +116,9 @@ class BatchedReranker(Reranker):
         self._batcher = batcher
         self._loop = loop
 
-    def score_many(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
-        futures: list[Future[list[float]]] = [
-            asyncio.run_coroutine_threadsafe(self._batcher.score(query, texts), self._loop)
+    def score_spans(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[Scored]]:
+        futures: list[Future[list[Scored]]] = [
+            asyncio.run_coroutine_threadsafe(self._batcher.score_spans(query, texts), self._loop)
             for query, texts in requests
         ]
         return [future.result() for future in futures]
