@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from .client import RemotePipeline
+from .context import ContextBuilder
 from .encoder import Encoder
 from .errors import CrossRankError, ModelNotFoundError
 from .hit import SOURCE, Hit
@@ -23,9 +24,11 @@ from .settings import (
     DEFAULT_DB,
     DEFAULT_ENCODER,
     FUSIONS,
+    ORDERS,
     PRECISIONS,
     RETRIEVALS,
     Connection,
+    ContextSettings,
     RerankerSettings,
     RetrievalSettings,
     ServerLimits,
@@ -34,6 +37,7 @@ from .store import Store
 
 RERANKER = RerankerSettings()  # the defaults the options show
 RETRIEVAL = RetrievalSettings()
+CONTEXT = ContextSettings()
 LIMITS = ServerLimits()
 
 
@@ -359,13 +363,51 @@ def _reranker(
 @_reranker_options
 @_retrieval_options((RETRIEVAL.retrieval,))
 @click.option(
-    "--top-n", type=click.IntRange(min=1), default=5, show_default=True, help="Hits shown."
+    "--top-n",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Hits shown (default 5); with --context, hits offered to it (default all K).",
 )
 @click.option(
     "--threshold",
     type=click.FloatRange(0.0, 1.0),
     default=None,
     help="Drop reranked hits scoring below this (scores are in [0, 1]).",
+)
+@click.option(
+    "--context",
+    "context_tokens",
+    type=click.IntRange(min=16),
+    default=None,
+    metavar="TOKENS",
+    help="Print the context an LLM would receive instead of a table: the best passages "
+    "within TOKENS tokens, overlaps dropped, neighbours merged, numbered [n] with sources.",
+)
+@click.option(
+    "--expand",
+    type=click.IntRange(min=0),
+    default=CONTEXT.expand,
+    show_default=True,
+    help="With --context: widen hits with up to this many neighbouring chunks a side.",
+)
+@click.option(
+    "--order",
+    type=click.Choice(ORDERS),
+    default=CONTEXT.order,
+    show_default=True,
+    help="With --context: best first, or best at both ends (edges).",
+)
+@click.option(
+    "--relative-cut",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=CONTEXT.relative_cut,
+    help="With --context: leave out hits scoring below this share of the best score.",
+)
+@click.option(
+    "--tokenizer",
+    default=None,
+    help="With --context: count tokens with tiktoken:ENCODING or a Hugging Face tokenizer "
+    "(name or folder); default: one per word or punctuation mark.",
 )
 @click.option(
     "--server",
@@ -395,15 +437,32 @@ def ask(
     fusion: str,
     weights: str,
     mmr: float | None,
-    top_n: int,
+    top_n: int | None,
     threshold: float | None,
+    context_tokens: int | None,
+    expand: int,
+    order: str,
+    relative_cut: float | None,
+    tokenizer: str | None,
     server: str | None,
     as_json: bool,
 ) -> None:
-    """Answer QUESTION with the best passages: retrieve K, rerank, show TOP_N."""
+    """Answer QUESTION with the best passages: retrieve K, rerank, show TOP_N.
+
+    With --context TOKENS, print them as an LLM's context instead: cited passages that
+    fit TOKENS (see the README, "Context for the LLM").
+    """
     if not question.strip():
         raise click.BadParameter("the question is empty", param_hint="QUESTION")
+    if top_n is None:
+        top_n = k if context_tokens else 5
+    store: Store | None = None
     if server:
+        if context_tokens and expand:
+            raise click.BadParameter(
+                "--expand reads the store, which the server holds: use --expand 0",
+                param_hint="--expand",
+            )
         settings = _retrieval_settings(retrieval, fusion, weights, mmr, k)
         try:
             remote = RemotePipeline(
@@ -431,15 +490,33 @@ def ask(
         )
         hits = pipeline.search(question)
         reranked = cross is not None
+    context = None
+    if context_tokens:
+        try:
+            builder = ContextBuilder(
+                budget=context_tokens,
+                expand=expand,
+                order=order,  # type: ignore[arg-type]
+                relative_cut=relative_cut,
+                tokenizer=tokenizer,
+                store=store,
+            )
+        except ModelNotFoundError as error:
+            raise click.BadParameter(str(error), param_hint="--tokenizer") from None
+        context = builder.build(hits)
     if as_json:
-        payload = {
+        payload: dict[str, Any] = {
             "query": question,
             "reranked": reranked,
             "hits": [hit.to_dict() for hit in hits],
         }
+        if context is not None:
+            payload["context"] = context.to_dict()
         click.echo(json.dumps(payload, ensure_ascii=False))
-        return
-    _print_table(question, hits)
+    elif context is not None:
+        click.echo(context.text)
+    else:
+        _print_table(question, hits)
 
 
 @cli.command(name="eval")

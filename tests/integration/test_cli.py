@@ -39,13 +39,40 @@ def test_index_and_ask_round_trip_as_json(crossrank, indexed: list[str], tiny_re
     assert len(payload["hits"]) == 3
     for hit in payload["hits"]:
         assert set(hit) == {
-            "id", "text", "source", "metadata", "retrieval_score", "rerank_score", "scores"
+            "id", "text", "source", "metadata", "retrieval_score", "rerank_score", "scores",
+            "evidence",
         }  # fmt: skip
         assert Path(hit["source"]).suffix == ".txt" == Path(hit["metadata"]["source"]).suffix
         assert set(hit["metadata"]) == {"source", "chunk_index", "start_char", "end_char"}
         assert isinstance(hit["rerank_score"], float)
+        assert hit["evidence"] == [0, len(hit["text"])]  # a chunk fits the model whole
     scores = [hit["rerank_score"] for hit in payload["hits"]]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_ask_context_prints_cited_passages_within_the_budget(
+    crossrank, indexed: list[str], tiny_reranker_path: str
+):
+    from crossrank.context import approximate_tokens
+
+    common = ["What does assert do?", *indexed, "--k", "10", "--reranker", tiny_reranker_path]
+    done = crossrank("ask", *common, "--context", "200", "--expand", "1")
+    assert done.returncode == 0, done.stderr
+    text = done.stdout.rstrip("\n")
+    assert text.startswith("[1] ") and "\n\n[2] " in text
+    assert approximate_tokens(text) <= 200
+    done = crossrank("ask", *common, "--context", "200", "--expand", "1", "--json")
+    payload = json.loads(done.stdout)
+    context = payload["context"]
+    assert context["text"] == text and context["tokens"] <= 200 == context["budget"]
+    assert len(payload["hits"]) == 10  # with --context, all K hits are offered to it
+    labels = [passage["label"] for passage in context["passages"]]
+    assert labels == list(range(1, len(labels) + 1))
+    for passage in context["passages"]:
+        assert f"[{passage['label']}] {passage['citation']}\n{passage['text']}" in text
+        assert Path(passage["source"]).suffix == ".txt"
+    done = crossrank("ask", *common, "--context", "200", "--tokenizer", "./no/such/tokenizer")
+    assert done.returncode == 2 and "tokenizer" in done.stderr
 
 
 def test_ask_with_bm25_and_hybrid_retrieval(crossrank, indexed: list[str], tiny_reranker_path: str):
