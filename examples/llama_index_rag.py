@@ -8,19 +8,22 @@ Builds (or incrementally updates) a crossrank index of DIR (default: CPython's h
 and answers through a LlamaIndex ``RetrieverQueryEngine``. With ``OPENAI_API_KEY`` and/or
 ``OPENAI_BASE_URL`` set (any OpenAI-compatible endpoint; model from ``OPENAI_MODEL``; needs
 ``pip install llama-index-llms-openai-like``) it asks that LLM. Otherwise it runs offline and
-prints the reranked context that would reach the LLM.
+prints the context that would reach the LLM. The context is ``CrossRankContext``: the
+reranked chunks within a token budget, overlaps dropped, neighbours merged, each passage
+numbered ``[n]`` with its source, so that the answer can cite them.
 """
 
 from __future__ import annotations
 
 import os
 
+from llama_index.core import PromptTemplate
 from llama_index.core.llms import LLM, MockLLM
 from llama_index.core.query_engine import RetrieverQueryEngine
-from llama_index.postprocessor.crossrank import CrossEncoderRerank
+from llama_index.postprocessor.crossrank import CrossRankContext
 from llama_index.retrievers.crossrank import CrossRankRetriever
 
-from rag_setup import cite, setup
+from rag_setup import BUDGET, PROMPT, setup
 
 
 def make_llm() -> LLM | None:
@@ -39,25 +42,28 @@ def make_llm() -> LLM | None:
 
 def main() -> None:
     questions, store, reranker = setup(__doc__.splitlines()[0])
-    postprocessors = [CrossEncoderRerank(reranker, top_n=3)] if reranker else []
 
     llm = make_llm()
     engine = RetrieverQueryEngine.from_args(
-        CrossRankRetriever(store, k=20 if postprocessors else 3),
+        # 20 reranked chunks; the context keeps what fits the budget.
+        CrossRankRetriever(store, k=20, fetch_k=20, reranker=reranker),
         llm=llm or MockLLM(),  # MockLLM answers with the prompt it receives
-        node_postprocessors=postprocessors,
+        node_postprocessors=[CrossRankContext(budget=BUDGET, store=store)],
+        text_qa_template=PromptTemplate(
+            PROMPT, template_var_mappings={"context_str": "context", "query_str": "question"}
+        ),
     )
     for question in questions:
         response = engine.query(question)
         print(f"\n## {question}")
         for node in response.source_nodes:
-            print(f"- score={node.score:.3f} {cite(node.node.metadata)}")
-        if llm is None:
-            print("(offline: no LLM configured) context that would reach the LLM:")
-            for node in response.source_nodes:
-                print(f"  > {' '.join(node.node.get_content().split())[:200]}")
-        else:
+            meta = node.node.metadata
+            print(f"[{meta['label']}] score={node.score:.3f} {meta['citation']}")
+        if llm is None:  # MockLLM's answer is the prompt it received
+            print("(offline: no LLM configured) prompt and context that would reach the LLM:")
             print(response.response)
+        else:
+            print(response.response)  # cites the passages as [n]
 
 
 if __name__ == "__main__":

@@ -13,6 +13,11 @@ from crossrank import ModelNotFoundError, Reranker, Store
 from sample_corpus import write_corpus
 
 QUESTIONS = ["How do I leave a loop early?", "What does the assert statement do?"]
+BUDGET = 512  # tokens of context for the LLM
+PROMPT = (
+    "Answer the question from the numbered passages only, and cite the passages you use "
+    "as [n].\n\nPassages:\n{context}\n\nQuestion: {question}\nAnswer:"
+)
 
 
 def setup(description: str) -> tuple[list[str], Store, Reranker | None]:
@@ -45,9 +50,3 @@ def setup(description: str) -> tuple[list[str], Store, Reranker | None]:
         print(f"no reranking: {error}", file=sys.stderr)
         reranker = None
     return args.questions, store, reranker
-
-
-def cite(metadata: dict) -> str:
-    """Where a passage comes from: its file name, and its page for a PDF."""
-    page = f" (p. {metadata['page']})" if "page" in metadata else ""
-    return Path(str(metadata.get("source", "?"))).name + page

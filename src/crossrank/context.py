@@ -110,8 +110,8 @@ class Passage:
         pages: The pages it lies on (PDFs), first to last; empty when unknown.
         score: The best score of the hits in it (rerank score, else retrieval score).
         ids: The ids of the chunks in it, in document order.
-        start_char: Offset of its text in the source document, where known.
-        end_char: Offset one past its end in the source document, where known.
+        spans: The ``(start, end)`` offsets in the source document of each stretch of
+            text it holds (one, unless merged chunks left a gap), where known.
         evidence: The ``(start, end)`` span of ``text`` that won the best hit's rerank
             score, where known.
     """
@@ -123,9 +123,18 @@ class Passage:
     pages: tuple[int, ...] = ()
     score: float | None = None
     ids: tuple[str, ...] = ()
-    start_char: int | None = None
-    end_char: int | None = None
+    spans: tuple[tuple[int, int], ...] = ()
     evidence: tuple[int, int] | None = None
+
+    @property
+    def start_char(self) -> int | None:
+        """Offset of the passage's start in its source document, where known."""
+        return self.spans[0][0] if self.spans else None
+
+    @property
+    def end_char(self) -> int | None:
+        """Offset one past the passage's end in its source document, where known."""
+        return self.spans[-1][1] if self.spans else None
 
     @property
     def citation(self) -> str:
@@ -141,11 +150,19 @@ class Passage:
     @property
     def source_evidence(self) -> tuple[int, int] | None:
         """``evidence`` as offsets in the source document, where known."""
-        if self.evidence is None or self.start_char is None or self.end_char is None:
+        if self.evidence is None or not self.spans:
             return None
-        if len(self.text) != self.end_char - self.start_char:
-            return None  # merged across a gap: passage offsets no longer map one to one
-        return self.start_char + self.evidence[0], self.start_char + self.evidence[1]
+        start, end = self.evidence
+        for first, last in self.spans:  # each stretch, then the "\n" joining the next
+            if start < last - first:
+                return first + start, first + min(end, last - first)
+            start, end = start - (last - first) - 1, end - (last - first) - 1
+        return None
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The framework adapters' metadata of the passage: :meth:`to_dict` less its text."""
+        return {key: value for key, value in self.to_dict().items() if key != "text"}
 
     def render(self) -> str:
         """The passage as the prompt shows it: the citation line, then the text."""
@@ -164,6 +181,7 @@ class Passage:
             "ids": list(self.ids),
             "start_char": self.start_char,
             "end_char": self.end_char,
+            "spans": [list(span) for span in self.spans],
             "evidence": list(self.evidence) if self.evidence else None,
             "source_evidence": list(span) if (span := self.source_evidence) else None,
         }
@@ -225,23 +243,19 @@ class _Piece:
 
     @property
     def text(self) -> str:
-        parts = [self.segments[0][2]]
-        for (_, end, _), (start, _, text) in zip(self.segments, self.segments[1:], strict=False):
-            parts.append(("" if start == end else "\n") + text)
-        return "".join(parts)
+        # Segments are apart (touching ones merge): a line break stands for each gap.
+        return "\n".join(text for _, _, text in self.segments)
 
     def passage_evidence(self) -> tuple[int, int] | None:
         """The evidence as offsets in :attr:`text`."""
         if self.evidence is None or not self.placed:
             return self.evidence
         offset = 0
-        for i, (start, end, text) in enumerate(self.segments):
-            if i and start != self.segments[i - 1][1]:
-                offset += 1
+        for start, end, text in self.segments:
             if start <= self.evidence[0] < end:
                 stop = min(self.evidence[1], end)
                 return offset + self.evidence[0] - start, offset + stop - start
-            offset += len(text)
+            offset += len(text) + 1
         return None
 
 
@@ -439,7 +453,6 @@ def _new_piece(hit: Hit, rank: int) -> _Piece:
 
 
 def _passage(piece: _Piece, label: int) -> Passage:
-    placed = piece.placed
     return Passage(
         label=label,
         text=piece.text,
@@ -448,8 +461,7 @@ def _passage(piece: _Piece, label: int) -> Passage:
         pages=tuple(sorted(piece.pages)),
         score=piece.score,
         ids=piece.ids,
-        start_char=piece.segments[0][0] if placed else None,
-        end_char=piece.segments[-1][1] if placed else None,
+        spans=tuple((start, end) for start, end, _ in piece.segments) if piece.placed else (),
         evidence=piece.passage_evidence(),
     )
 

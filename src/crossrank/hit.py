@@ -157,8 +157,43 @@ def framework_metadata(hit: Hit) -> dict[str, Any]:
     """
     metadata = {**hit.metadata, RETRIEVAL_SCORE: hit.retrieval_score}
     metadata.update({score_key(name): score for name, score in hit.scores.items()})
+    metadata.update(rerank_metadata(hit))
+    return metadata
+
+
+def rerank_metadata(hit: Hit) -> dict[str, Any]:
+    """What reranking adds to a document's metadata: ``relevance_score`` and the evidence.
+
+    Example:
+        >>> rerank_metadata(Hit("a", "text", rerank_score=0.9, evidence=(0, 4)))
+        {'relevance_score': 0.9, 'evidence_start': 0, 'evidence_end': 4}
+    """
+    metadata: dict[str, Any] = {}
     if hit.rerank_score is not None:
         metadata[RERANK_SCORE] = hit.rerank_score
     if hit.evidence is not None:
         metadata[EVIDENCE_START], metadata[EVIDENCE_END] = hit.evidence
     return metadata
+
+
+def from_framework(id: str, text: str, metadata: dict[str, Any], score: float | None = None) -> Hit:
+    """The hit behind a framework document or node: :func:`framework_metadata` undone.
+
+    The score keys go back into the hit's scores (``score``, the framework's own, is the
+    rerank score when the metadata has none); the rest stays metadata.
+
+    Example:
+        >>> from_framework("a", "text", {"source": "a.md", "relevance_score": 0.9}).rerank_score
+        0.9
+    """
+    metadata = dict(metadata)
+    rerank = metadata.pop(RERANK_SCORE, score)
+    retrieval = metadata.pop(RETRIEVAL_SCORE, None)
+    scores = {
+        name: metadata.pop(score_key(name))
+        for name in ("dense", "bm25")
+        if isinstance(metadata.get(score_key(name)), float)
+    }
+    start, end = metadata.pop(EVIDENCE_START, None), metadata.pop(EVIDENCE_END, None)
+    evidence = (start, end) if isinstance(start, int) and isinstance(end, int) else None
+    return Hit(id, text, metadata, retrieval, rerank, scores, evidence)

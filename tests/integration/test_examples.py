@@ -1,5 +1,6 @@
 """The runnable RAG apps, offline, on the sample corpus with tiny local models."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -59,16 +60,18 @@ def test_rag_example_runs_offline(
     assert done.returncode == 0, done.stderr
     assert "index: 8 files" in done.stdout
     assert "context that would reach the LLM" in done.stdout
-    scores = [
-        float(line.split()[1].split("=")[1])
-        for line in done.stdout.splitlines()
-        if line.startswith("- score=")
-    ]
-    assert len(scores) == 3 and scores == sorted(scores, reverse=True)
-    cited = [line for line in done.stdout.splitlines() if line.startswith("- score=")]
+    # The passages of the context, numbered as the LLM reads them: [n] score=S citation.
+    cited = [line for line in done.stdout.splitlines() if line.startswith("[")]
+    assert [line.split("]")[0] for line in cited] == [f"[{n}" for n in range(1, len(cited) + 1)]
+    scores = [float(line.split()[1].split("=")[1]) for line in cited]
+    assert len(scores) >= 2 and scores == sorted(scores, reverse=True)
     assert (
         all(line.endswith(".txt") for line in cited)
         if kind == "txt"
-        else all(".pdf (p. " in line for line in cited)
+        else all(re.search(r"\.pdf, pp?\. \d", line) for line in cited)
     )
+    # The prompt for the LLM asks for [n] citations and holds the numbered passages.
+    prompt = done.stdout.split("would reach the LLM:", 1)[1]
+    assert "cite the passages you use as [n]" in prompt
+    assert all(f"\n{line.split(' ', 2)[0]} {line.split(' ', 2)[2]}\n" in prompt for line in cited)
     assert "no reranking" not in done.stderr

@@ -70,6 +70,7 @@ def test_next_chunks_of_one_section_merge_across_the_gap_between_them():
         DOC[slice(*sentence(2))],
     ]
     assert context.passages[0].citation == "guide.md, Guide"
+    assert context.passages[0].spans == (sentence(0), sentence(1))
     assert context.passages[1].citation == "guide.md, Other"  # another section: apart
 
 

@@ -10,8 +10,8 @@ from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import ConfigDict, Field, model_validator
 
-from crossrank import Reranker, RerankerSettings
-from crossrank.hit import RERANK_SCORE
+from crossrank import Hit, Reranker, RerankerSettings
+from crossrank.hit import rerank_metadata
 from crossrank.settings import check_cutoffs, take
 
 
@@ -20,7 +20,8 @@ class CrossEncoderReranker(BaseDocumentCompressor):
 
     Unlike it, the score is kept: each returned document is a copy whose
     ``metadata["relevance_score"]`` is the calibrated score in [0, 1] (a plain float).
-    Long documents are scored in windows instead of being truncated.
+    Long documents are scored in windows instead of being truncated; ``evidence_start``
+    and ``evidence_end`` give the span of ``page_content`` that won the score.
 
     Args:
         model: A cross-encoder name or local folder, or a crossrank ``Reranker``.
@@ -73,13 +74,13 @@ class CrossEncoderReranker(BaseDocumentCompressor):
         """Return copies of the best ``top_n`` documents, best first, with their scores."""
         if not documents:
             return []
-        texts = [document.page_content for document in documents]
-        ranked = self.reranker.rank(query, texts, top_n=self.top_n, threshold=self.threshold)
+        hits = [Hit(str(i), document.page_content) for i, document in enumerate(documents)]
+        ranked = self.reranker.rerank(query, hits, top_n=self.top_n, threshold=self.threshold)
         return [
-            documents[i].model_copy(
-                update={"metadata": {**documents[i].metadata, RERANK_SCORE: score}}
+            documents[int(hit.id)].model_copy(
+                update={"metadata": {**documents[int(hit.id)].metadata, **rerank_metadata(hit)}}
             )
-            for i, score in ranked
+            for hit in ranked
         ]
 
     async def acompress_documents(

@@ -14,6 +14,7 @@ from langchain_core.runnables import RunnablePassthrough
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
 from crossrank import Pipeline, Reranker
+from crossrank.hit import BOOKKEEPING
 from langchain_crossrank import CrossEncoderReranker, CrossRankRetriever
 
 QUESTION = "How do I leave a loop early?"
@@ -224,7 +225,7 @@ def test_a_langchain_chroma_collection_is_read_in_place(tiny_embeddings, tiny_re
     assert len(found) == 3 and all("relevance_score" in d.metadata for d in found)
     by_text = {d.page_content: d.metadata for d in docs}
     for doc in found:
-        user = {k: v for k, v in doc.metadata.items() if not k.endswith("_score")}
+        user = {k: v for k, v in doc.metadata.items() if k not in BOOKKEEPING}
         assert user == by_text[doc.page_content]  # the user's metadata, exactly
     assert store.bm25.search("lambda", 3)[0].text == "lambda makes functions"
     assert snapshot() == before  # reading never rewrites it

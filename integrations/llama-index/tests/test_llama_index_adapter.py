@@ -22,6 +22,7 @@ from llama_index.retrievers.crossrank import CrossRankRetriever
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from crossrank import Pipeline, Reranker
+from crossrank.hit import BOOKKEEPING
 
 QUESTION = "How do I leave a loop early?"
 
@@ -278,6 +279,6 @@ def test_a_llama_index_chroma_collection_is_read_in_place(tiny_embedding):
     assert nodes[0].node.text == "break ends a loop"
     by_text = {d.text: d.metadata for d in documents}
     for node in nodes:
-        user = {k: v for k, v in node.node.metadata.items() if not k.endswith("_score")}
+        user = {k: v for k, v in node.node.metadata.items() if k not in BOOKKEEPING}
         assert user == by_text[node.node.text]  # no _node_content, doc_id, ref_doc_id
     assert client.get_collection(name).get(include=["metadatas", "documents"]) == before

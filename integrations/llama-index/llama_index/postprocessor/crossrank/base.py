@@ -12,8 +12,8 @@ from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRan
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
-from crossrank import Reranker, RerankerSettings
-from crossrank.hit import RETRIEVAL_SCORE
+from crossrank import Hit, Reranker, RerankerSettings
+from crossrank.hit import EVIDENCE_END, EVIDENCE_START, RETRIEVAL_SCORE
 from crossrank.settings import check_cutoffs, take
 
 dispatcher = get_dispatcher(__name__)
@@ -23,7 +23,8 @@ class CrossEncoderRerank(BaseNodePostprocessor):
     """Rerank nodes with a cross-encoder: a drop-in for ``SentenceTransformerRerank``.
 
     Scores are calibrated to [0, 1] and are plain floats; long nodes are scored in windows
-    instead of being truncated; input nodes are never modified.
+    instead of being truncated, and ``metadata["evidence_start"]``/``["evidence_end"]``
+    give the span of the node's text that won; input nodes are never modified.
 
     Args:
         model: A cross-encoder name or local folder, or a crossrank ``Reranker``.
@@ -104,21 +105,30 @@ class CrossEncoderRerank(BaseNodePostprocessor):
             EventPayload.TOP_K: self.top_n,
         }
         with self.callback_manager.event(CBEventType.RERANKING, payload=payload) as event:
-            texts = [node.node.get_content(metadata_mode=MetadataMode.EMBED) for node in nodes]
-            ranked = self._reranker.rank(
-                query_bundle.query_str, texts, top_n=self.top_n, threshold=self.threshold
+            hits = [
+                Hit(str(i), node.node.get_content(metadata_mode=MetadataMode.EMBED))
+                for i, node in enumerate(nodes)
+            ]
+            ranked = self._reranker.rerank(
+                query_bundle.query_str, hits, top_n=self.top_n, threshold=self.threshold
             )
-            reranked = [self._scored(nodes[i], score) for i, score in ranked]
+            reranked = [self._scored(nodes[int(hit.id)], hit) for hit in ranked]
             event.on_end(payload={EventPayload.NODES: reranked})
         dispatcher.event(ReRankEndEvent(nodes=reranked))
         return reranked
 
-    def _scored(self, node: NodeWithScore, score: float) -> NodeWithScore:
+    def _scored(self, node: NodeWithScore, hit: Hit) -> NodeWithScore:
         # A shallow copy: the caller's node keeps its metadata and score untouched.
-        update: dict[str, Any] = {}
+        inner = node.node
+        added: dict[str, Any] = {}
         if self.keep_retrieval_score:
-            inner = node.node
-            update["metadata"] = {**inner.metadata, RETRIEVAL_SCORE: node.score}
-            for field in ("excluded_embed_metadata_keys", "excluded_llm_metadata_keys"):
-                update[field] = [*getattr(inner, field), RETRIEVAL_SCORE]
-        return NodeWithScore(node=node.node.model_copy(update=update), score=score)
+            added[RETRIEVAL_SCORE] = node.score
+        if hit.evidence is not None:
+            # The span of the node's own text that won (the scored text led with metadata).
+            offset = hit.text.rfind(inner.get_content(metadata_mode=MetadataMode.NONE))
+            start, end = (max(0, bound - max(offset, 0)) for bound in hit.evidence)
+            added[EVIDENCE_START], added[EVIDENCE_END] = start, end
+        update: dict[str, Any] = {"metadata": {**inner.metadata, **added}}
+        for field in ("excluded_embed_metadata_keys", "excluded_llm_metadata_keys"):
+            update[field] = [*getattr(inner, field), *added]
+        return NodeWithScore(node=inner.model_copy(update=update), score=hit.rerank_score)
