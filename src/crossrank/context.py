@@ -72,7 +72,9 @@ def token_counter(tokenizer: Any = None) -> Callable[[str], int]:
     if isinstance(tokenizer, str):
         tokenizer = _load_tokenizer(tokenizer)
     if hasattr(tokenizer, "num_special_tokens_to_add"):  # Hugging Face: no [CLS]/[SEP]
-        return lambda text: len(tokenizer.encode(text, add_special_tokens=False))
+        return lambda text: len(
+            tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+        )
     if type(tokenizer).__module__.startswith("tiktoken"):  # text naming <|endoftext|> too
         return lambda text: len(tokenizer.encode(text, disallowed_special=()))
     if hasattr(tokenizer, "encode"):
