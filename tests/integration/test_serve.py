@@ -120,6 +120,7 @@ def test_search_and_index_match_the_python_api(url, models):
         for mine, theirs in zip(remote, local, strict=True):
             assert mine.rerank_score == pytest.approx(theirs.rerank_score, abs=1e-6)
             assert mine.metadata == theirs.metadata and mine.scores == pytest.approx(theirs.scores)
+            assert mine.evidence == theirs.evidence is not None  # through the batcher too
     ids = Client(url).index(["Kangaroos carry joeys in pouches."], [{"source": "zoo.txt", "n": 1}])
     hits = RemotePipeline(url, rerank=False).search("kangaroo pouch", where={"source": "zoo.txt"})
     assert [hit.id for hit in hits] == ids and hits[0].metadata == {"source": "zoo.txt", "n": 1}
@@ -227,6 +228,17 @@ def test_cli_serve_ask_server_and_graceful_shutdown(
             h["id"] for h in json.loads(local.stdout)["hits"]
         ]
         assert payload["reranked"] is True
+        # The context is built here, from the server's hits: the same as a local one.
+        contexts = [
+            json.loads(crossrank("ask", *where, "--context", "150", "--json", env=env).stdout)
+            for where in (
+                ["leave a loop early", "--server", url],
+                ["leave a loop early", "--db", db, "--model", tiny_encoder_path,
+                 "--reranker", tiny_reranker_path, "--precision", "fp32"],
+            )
+        ]  # fmt: skip
+        assert contexts[0]["context"]["text"] == contexts[1]["context"]["text"]
+        assert contexts[0]["context"]["passages"]
         refused = crossrank("ask", "q", "--server", url, env={"CROSSRANK_API_KEY": "no"})
         assert refused.returncode == 2 and "refused the API key" in refused.stderr
         # SIGTERM while a long request is in flight: it is answered, then the server exits.
