@@ -357,7 +357,6 @@ class ContextBuilder:
         if not self.settings.merge:
             return [*pieces, new]
         if new.placed:
-            start, end, _ = new.segments[0]
             if any(_covered(piece, new) for piece in pieces):
                 return None
         elif _near_duplicate(new.text, [piece.text for piece in pieces]):
@@ -397,8 +396,17 @@ class ContextBuilder:
             )
             if metadata.get(SECTION) == section
         }
-        neighbours = [by_index[i] for i in wanted if i in by_index]
-        return [each.id for each in neighbours if self._add(pieces, each, rank)]
+        added, stopped = [], set()  # a side stops at its first neighbour missing or too big
+        for position in wanted:
+            side = position > index
+            if side in stopped:
+                continue
+            neighbour = by_index.get(position)
+            if neighbour is not None and self._add(pieces, neighbour, rank):
+                added.append(neighbour.id)
+            elif neighbour is None or neighbour.id not in {i for p in pieces for i in p.ids}:
+                stopped.add(side)
+        return added
 
     def _context(self, pieces: list[_Piece]) -> Context:
         ordered = sorted(pieces, key=lambda piece: piece.rank)
@@ -408,11 +416,6 @@ class ContextBuilder:
         passages = tuple(_passage(piece, label) for label, piece in enumerate(ordered, 1))
         text = "\n\n".join(passage.render() for passage in passages)
         return Context(text, passages, self.count(text) if text else 0, self.settings.budget)
-
-
-def build_context(hits: Sequence[Hit], **options: Any) -> Context:
-    """``ContextBuilder(**options).build(hits)``: for one call; a builder loads once."""
-    return ContextBuilder(**options).build(hits)
 
 
 def _source(hit: Hit) -> str | None:
@@ -545,6 +548,5 @@ __all__ = [
     "ContextBuilder",
     "Passage",
     "approximate_tokens",
-    "build_context",
     "token_counter",
 ]
