@@ -61,7 +61,7 @@ def test_rag_example_runs_offline(
     assert "index: 8 files" in done.stdout
     assert "context that would reach the LLM" in done.stdout
     # The passages of the context, numbered as the LLM reads them: [n] score=S citation.
-    cited = [line for line in done.stdout.splitlines() if line.startswith("[")]
+    cited = [line for line in done.stdout.splitlines() if re.match(r"\[\d+\] score=", line)]
     assert [line.split("]")[0] for line in cited] == [f"[{n}" for n in range(1, len(cited) + 1)]
     scores = [float(line.split()[1].split("=")[1]) for line in cited]
     assert len(scores) >= 2 and scores == sorted(scores, reverse=True)
