@@ -61,16 +61,20 @@ bench: install $(INFINITY)
 	cd benchmarks && ../$(BIN)/python query_latency.py --chunks 1000000 --queries 50 \
 		--rerank-queries 3
 
-# Hybrid weights and fast mode's quality cost, on the dev set (run `make dataset` first).
+# Hybrid weights, fast mode's quality cost and the context builder, on the dev set (run
+# `make dataset` first).
 DEV = --dataset .cache/python-docs --db .cache/python-docs-db
 quality: install
 	cd benchmarks && ../$(BIN)/python hybrid.py $(DEV)
 	cd benchmarks && ../$(BIN)/python precision.py $(DEV) --k 20
 	cd benchmarks && ../$(BIN)/python precision.py $(DEV) --k 20 --head-scale 300 --skip-encoder
+	cd benchmarks && ../$(BIN)/python context.py $(DEV)
+	cd benchmarks && ../$(BIN)/python context.py $(DEV) --files .cache/help-topics
 
 # Train a reranker on the dev set's own index, evaluate it on held-out FAQ files (~30 min).
 train-eval: install
 	cd benchmarks && ../$(BIN)/python train_reranker.py $(DEV) --work .cache/trained
+	cd benchmarks && ../$(BIN)/python context.py $(DEV) --reranker .cache/trained/labelled-84 --held-out
 
 # The Python-docs dev set (BEIR format) and its dense baseline (embeds ~15k chunks: ~20 min).
 dataset: install

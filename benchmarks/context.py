@@ -222,6 +222,8 @@ def main() -> None:
     if args.files:
         return duplicates_in_files(args.files, [data.queries[q] for q in sorted(data.qrels)])
     store = Store(args.db)
+    if store.count() == 0:
+        ev.index_corpus(store, data, progress=True)
     sample = [f"{title}\n{text}" for title, text in list(data.corpus.values())[::10]]
     wordpiece = token_counter(store.encoder.model.tokenizer)
     ratio = sum(map(approximate_tokens, sample)) / sum(map(wordpiece, sample))
@@ -261,6 +263,8 @@ def main() -> None:
                     (recall, complete, duplicate, total, context.tokens)
                 )
     for half in ("tune", "report"):
+        if not halves[half]:
+            continue
         print(f"\n{half} half ({len(halves[half])} questions)\n")
         print("| context | budget | recall | complete | duplicate | tokens used |")
         print("|---|---|---|---|---|---|")

@@ -99,3 +99,8 @@ def test_python_docs_dataset_builder(tmp_path: Path):
     assert question not in data.corpus[relevant][1]
     texts = [text for _, text in data.corpus.values()]
     assert "A distractor passage about Python itself." in texts
+    # The context benchmark on it: every context within its budget, both halves reported.
+    out = run("context.py", "--dataset", str(tmp_path / "out"), "--db", str(tmp_path / "db"))
+    assert "1 questions, 50 candidates each, retrieval order" in out
+    assert "| builder" not in out and out.count("| merge | 1024 |") == 1
+    assert "best on the tune half: " in out
