@@ -245,13 +245,8 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
             top_n: Keep at most this many; None keeps all.
             threshold: Drop texts scoring below this value in [0, 1].
         """
-        check_cutoffs(top_n, threshold)
-        return select(
-            self.score(query, texts),
-            top_n=top_n,
-            threshold=threshold,
-            retrieval_weight=self.retrieval_weight,
-        )
+        ranked = self._ranked(query, texts, top_n=top_n, threshold=threshold)
+        return [(i, score) for i, (score, _) in ranked]
 
     def rerank(
         self,
@@ -267,15 +262,22 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
         each returned hit keeps its ``retrieval_score`` beside the new ``rerank_score``, and
         its ``evidence`` is the span of its text that won (see :meth:`score_spans`).
         """
+        ranked = self._ranked(query, [hit.text for hit in hits], top_n=top_n, threshold=threshold)
+        return [replace(hits[i], rerank_score=score, evidence=span) for i, (score, span) in ranked]
+
+    def _ranked(
+        self, query: str, texts: Sequence[str], *, top_n: int | None, threshold: float | None
+    ) -> list[tuple[int, Scored]]:
+        """:meth:`rank`, each score with its evidence span."""
         check_cutoffs(top_n, threshold)
-        (scored,) = self.score_spans([(query, [hit.text for hit in hits])])
+        (scored,) = self.score_spans([(query, texts)])
         ranked = select(
             [score for score, _ in scored],
             top_n=top_n,
             threshold=threshold,
             retrieval_weight=self.retrieval_weight,
         )
-        return [replace(hits[i], rerank_score=score, evidence=scored[i][1]) for i, score in ranked]
+        return [(i, scored[i]) for i, _ in ranked]
 
 
 def select(
