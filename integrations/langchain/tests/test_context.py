@@ -3,7 +3,6 @@
 import asyncio
 
 import pytest
-from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.output_parsers import StrOutputParser
@@ -16,13 +15,7 @@ from langchain_crossrank import CrossEncoderReranker, CrossRankContext, CrossRan
 QUESTION = "How do I leave a loop early?"
 
 
-def test_lcel_chain_sends_the_cited_context(indexed_store, tiny_reranker_path):
-    class PromptRecorder(BaseCallbackHandler):
-        prompts: list = []
-
-        def on_chat_model_start(self, serialized, messages, **kwargs):
-            self.prompts.append(messages[0][-1].content)
-
+def test_lcel_chain_sends_the_cited_context(indexed_store, tiny_reranker_path, prompt_recorder):
     retriever = CrossRankRetriever(store=indexed_store, k=12, reranker=tiny_reranker_path)
     prompt = ChatPromptTemplate.from_template(
         "Answer from the context; cite passages as [n].\n{context}\n\nQuestion: {question}"
@@ -33,11 +26,10 @@ def test_lcel_chain_sends_the_cited_context(indexed_store, tiny_reranker_path):
         | FakeListChatModel(responses=["Use break [1]."])
         | StrOutputParser()
     )
-    recorder = PromptRecorder()
-    assert chain.invoke(QUESTION, config={"callbacks": [recorder]}) == "Use break [1]."
+    assert chain.invoke(QUESTION, config={"callbacks": [prompt_recorder]}) == "Use break [1]."
     hits = Pipeline(indexed_store, Reranker(tiny_reranker_path), top_n=12).search(QUESTION)
     context = ContextBuilder(budget=160).build(hits)
-    assert context.passages and context.text in recorder.prompts[0]
+    assert context.passages and context.text in prompt_recorder.prompts[0]
 
 
 def test_transformer_documents_match_the_llama_index_postprocessor(

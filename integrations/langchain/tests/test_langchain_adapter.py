@@ -4,7 +4,6 @@ import json
 import pytest
 from langchain_chroma import Chroma
 from langchain_classic.retrievers import ContextualCompressionRetriever
-from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
@@ -91,13 +90,9 @@ def test_parity_with_the_llama_index_adapter(indexed_store, tiny_reranker_path):
     assert {"retrieval_score", "relevance_score", "dense_score"} <= set(docs[0].metadata)
 
 
-def test_lcel_rag_chain_prompt_holds_reranked_documents(indexed_store, tiny_reranker_path):
-    class PromptRecorder(BaseCallbackHandler):
-        prompts: list = []
-
-        def on_chat_model_start(self, serialized, messages, **kwargs):
-            self.prompts.append(messages[0][-1].content)
-
+def test_lcel_rag_chain_prompt_holds_reranked_documents(
+    indexed_store, tiny_reranker_path, prompt_recorder
+):
     retriever = CrossRankRetriever(store=indexed_store, k=3, reranker=tiny_reranker_path)
     prompt = ChatPromptTemplate.from_template("Context:\n{context}\n\nQuestion: {question}")
     chain = (
@@ -109,10 +104,9 @@ def test_lcel_rag_chain_prompt_holds_reranked_documents(indexed_store, tiny_rera
         | FakeListChatModel(responses=["an answer"])
         | StrOutputParser()
     )
-    recorder = PromptRecorder()
-    assert chain.invoke(QUESTION, config={"callbacks": [recorder]}) == "an answer"
+    assert chain.invoke(QUESTION, config={"callbacks": [prompt_recorder]}) == "an answer"
     expected = retriever.invoke(QUESTION)
-    sent = recorder.prompts[0]
+    sent = prompt_recorder.prompts[0]
     positions = [sent.index(d.page_content) for d in expected]
     assert positions == sorted(positions) and QUESTION in sent
 
