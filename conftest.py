@@ -265,3 +265,32 @@ def server_url(served_models, serving) -> Iterator[str]:
     limits = ServerLimits(max_documents=50, max_document_chars=5000, max_body_bytes=200_000)
     with serving(create_app(*served_models, limits=limits)) as url:
         yield url
+
+
+@pytest.fixture
+def bm25_spy(monkeypatch):
+    """Counts rebuilds and records how many records each catch-up read from Chroma.
+
+    Writes of the last ``MARGIN_NS`` (10 s) are read again by design (writers racing each
+    other); a test writes within that, so the margin is 0 here to see what each change reads.
+    """
+    monkeypatch.setattr("crossrank.bm25.MARGIN_NS", 0)
+    calls: dict[str, list[int]] = {"rebuilds": [], "changed": []}
+    from crossrank.bm25 import BM25Index
+    from crossrank.collection import Collection
+
+    rebuild, changes = BM25Index._rebuild, Collection.changes
+
+    def counted_rebuild(self, index, version):
+        calls["rebuilds"].append(1)
+        return rebuild(self, index, version)
+
+    def recorded_changes(self, since):
+        found = changes(self, since)
+        if since < sys.maxsize:
+            calls["changed"].append(len(found.ids) + len(found.deleted))
+        return found
+
+    monkeypatch.setattr(BM25Index, "_rebuild", counted_rebuild)
+    monkeypatch.setattr(Collection, "changes", recorded_changes)
+    return calls

@@ -1,48 +1,53 @@
-"""BM25 over a collection's chunks (bm25s), derived from the Chroma collection and kept in sync."""
+"""BM25 over a collection's chunks (tantivy), kept in step with the Chroma collection."""
 
 from __future__ import annotations
 
 import json
 import logging
 import shutil
+import sys
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from .collection import Collection
+from .collection import WRITTEN_KEY, Collection
 from .hit import Hit
+from .metadata import record_text
 from .retrievers import check_search
 
 logger = logging.getLogger(__name__)
 
-STATE_FILE = "crossrank.json"
-
-
-@dataclass(frozen=True)
-class _Built:
-    retriever: Any
-    ids: list[str]
-    version: str | None  # the collection's version token it was built from
-    count: int  # and its record count (writers other than crossrank keep the version)
+STATE = "crossrank:state"  # the id of the one document recording what the index reflects
+MARGIN_NS = 10 * 10**9  # writes this much older than the newest seen are read again: a
+# concurrent writer's batch stamped before another's but landing after it, or its clock lagging
+WORDS = r"\w\w+"  # bm25s's (scikit-learn's) words: runs of two or more word characters
+HEAP = 64 * 2**20  # the writer's memory; tantivy flushes a segment when it is full
+STEP = 5000  # records read from Chroma at a time when (re)building
 
 
 class BM25Index:
     """Lexical (BM25) retrieval over the chunks of a :class:`~crossrank.collection.Collection`.
 
-    The Chroma collection is the only source of truth: this index is built from its chunk
-    ids and texts, saved in ``folder`` when one is given, and rebuilt when the collection's
-    version token (which every write through crossrank changes, in any process) or its
-    record count differs from the one it was built from. Text is lower-cased, split into
-    words, stemmed (PyStemmer) and stripped of English stop words, bm25s's standard pipeline.
+    A tantivy index derived from the collection, the only source of truth. Before each
+    search it compares the version token and record count it reflects with the
+    collection's; when they differ it reads what changed since (records written after
+    the newest it holds, ids in the collection's deletion log) and updates itself in
+    proportion. It rebuilds from every record only when it cannot tell what changed: a new
+    index, a collection made again, more deletions than the log keeps, or writes by
+    another library (the count then disagrees).
+
+    With a ``folder`` the index is saved there (beside an embedded store), opened without
+    rebuilding, and shared by every process using that folder: one updates it at a time
+    (a file lock), the others reload it. A ``kill -9`` mid-update loses the uncommitted
+    part only, which the next search reads again. Text is split into words, lower-cased,
+    stripped of English stop words and stemmed (Snowball), as bm25s did before.
 
     Args:
         collection: The collection whose chunks are searched.
-        folder: Where to save the index (beside an embedded store); None keeps it in memory.
-        language: Stemmer language (PyStemmer's names), or None for no stemming.
+        folder: Where to keep the index; None keeps it in memory (built at first search).
+        language: Stemmer language (Snowball's names, e.g. "french"), or None for none.
 
     Example:
         >>> BM25Index(collection).search("ValueError", 10)
@@ -57,12 +62,25 @@ class BM25Index:
         *,
         language: str | None = "english",
     ) -> None:
+        import tantivy
+
         self.collection = collection
         self.folder = folder
         self.language = language
-        self._built: _Built | None = None
-        self._lock = threading.Lock()  # one build at a time; searches share the result
-        self._saveable = True  # False after a failed save (a read-only store)
+        builder = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(WORDS))
+        builder = builder.filter(tantivy.Filter.lowercase()).filter(
+            tantivy.Filter.stopword("english")
+        )
+        if language is not None:
+            builder = builder.filter(tantivy.Filter.stemmer(language))
+        self._analyzer = builder.build()
+        schema = tantivy.SchemaBuilder()
+        schema.add_text_field("id", stored=True, tokenizer_name="raw", index_option="basic")
+        schema.add_text_field("text", tokenizer_name="crossrank", index_option="freq")
+        schema.add_text_field("state", stored=True, tokenizer_name="raw", index_option="basic")
+        self._schema = schema.build()
+        self._index: Any = None
+        self._lock = threading.Lock()  # one catch-up at a time in this process
 
     def search(
         self,
@@ -77,31 +95,28 @@ class BM25Index:
         ``where``/``where_document`` are Chroma filters, applied by Chroma itself.
         """
         check_search(query, k)
-        with self._lock:
-            built = self._current()
-        if not built.ids:
-            return []
-        import bm25s
+        from tantivy import Occur, Query
 
-        tokens = bm25s.tokenize(
-            [query], stopwords="en", stemmer=self._stemmer(), show_progress=False
+        with self._lock:
+            searcher = self._current()
+        words = self._analyzer.analyze(query)
+        if searcher is None or not words:
+            return []
+        wanted = Query.boolean_query(
+            [(Occur.Should, Query.term_query(self._schema, "text", word)) for word in words]
         )
-        mask = None
         if where or where_document:
-            allowed = set(
-                self.collection.get(
-                    where=dict(where) if where else None,
-                    where_document=dict(where_document) if where_document else None,
-                    include=[],
-                )["ids"]
+            allowed = self.collection.get(where=where, where_document=where_document, include=[])[
+                "ids"
+            ]
+            if not allowed:
+                return []
+            only = Query.term_set_query(self._schema, "id", allowed)
+            wanted = Query.boolean_query(
+                [(Occur.Must, wanted), (Occur.Must, Query.const_score_query(only, 0.0))]
             )
-            mask = np.array([chunk_id in allowed for chunk_id in built.ids], dtype=np.float32)
-        found, scores = built.retriever.retrieve(
-            tokens, k=min(k, len(built.ids)), weight_mask=mask, show_progress=False, n_threads=1
-        )
-        ranked = [
-            (built.ids[int(i)], float(s)) for i, s in zip(found[0], scores[0], strict=True) if s > 0
-        ]
+        found = searcher.search(wanted, k, count=False).hits
+        ranked = [(searcher.doc(at)["id"][0], float(score)) for score, at in found if score > 0]
         if not ranked:
             return []
         stored = self.collection.get(
@@ -119,64 +134,132 @@ class BM25Index:
             if chunk_id in rows
         ]
 
-    def _stemmer(self) -> Any:
-        if self.language is None:
+    def _current(self) -> Any:
+        """A searcher of the index in step with the collection (None: no collection)."""
+        version = self.collection.version()
+        if version is None:
             return None
-        import Stemmer
+        index = self._open()
+        if self._in_step(index.searcher(), version):
+            return index.searcher()
+        with self._exclusive():
+            index.reload()  # another process may have caught up while we waited
+            if not self._in_step(index.searcher(), version):
+                self._catch_up(index)
+                index.reload()
+        return index.searcher()
 
-        return Stemmer.Stemmer(self.language)
+    def _in_step(self, searcher: Any, version: str) -> bool:
+        state = self._state(searcher)
+        return (
+            state.get("collection") == self.collection.uid
+            and state.get("version") == version
+            and state.get("language") == self.language
+            and searcher.num_docs - 1 == self.collection.count()
+        )
 
-    def _current(self) -> _Built:
-        """The index matching the collection now: kept, loaded from disk, or rebuilt."""
-        version, count = self.collection.version(), self.collection.count()
-        built = self._built
-        if built is None or (built.version, built.count) != (version, count):
-            built = self._built = self._load(version, count) or self._build(version)
-        return built
+    def _state(self, searcher: Any) -> dict[str, Any]:
+        from tantivy import Query
 
-    def _load(self, version: str | None, count: int) -> _Built | None:
-        folder = self.folder
-        if folder is None or version is None:
-            return None
-        try:
-            state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
-            if (state.get("version"), len(state.get("ids", ()))) != (version, count):
-                return None
-            if state.get("language") != self.language:
-                return None
-            import bm25s
+        found = searcher.search(Query.term_query(self._schema, "id", STATE), 1, count=False)
+        if not found.hits:
+            return {}
+        return dict(json.loads(searcher.doc(found.hits[0][1])["state"][0]))
 
-            retriever = bm25s.BM25.load(str(folder))
-        except (OSError, ValueError):
-            return None
-        return _Built(retriever, list(state["ids"]), version, count)
+    def _catch_up(self, index: Any) -> None:
+        """Apply what changed since the index's state, or rebuild when that is unknown."""
+        import tantivy
 
-    def _build(self, version: str | None) -> _Built:
-        import bm25s
+        state = self._state(index.searcher())
+        version, uid = self.collection.version(), self.collection.uid  # read before changes
+        if state.get("collection") == uid and state.get("language") == self.language:
+            changes = self.collection.changes(state["since"] - MARGIN_NS)
+            if changes.complete:
+                with self._writer(index) as writer:
+                    for chunk_id in {*changes.deleted, *changes.ids}:
+                        writer.delete_documents_by_term("id", chunk_id)
+                    for chunk_id, text in zip(changes.ids, changes.texts, strict=True):
+                        writer.add_document(tantivy.Document(id=chunk_id, text=text))
+                    self._save_state(writer, version, max(state["since"], changes.latest))
+                index.reload()
+                if index.searcher().num_docs - 1 == self.collection.count():
+                    return
+                logger.info("the BM25 index disagrees with the collection (another writer?)")
+        self._rebuild(index, version)
 
-        stored = self.collection.get(include=["documents"])
-        ids = list(stored["ids"])
-        texts = [text or "" for text in stored["documents"]]
+    def _rebuild(self, index: Any, version: str | None) -> None:
+        import tantivy
+
+        ids = self.collection.get(include=[])["ids"]
         logger.info("building the BM25 index of %d chunks", len(ids))
-        retriever = bm25s.BM25()
-        if ids:
-            tokens = bm25s.tokenize(
-                texts, stopwords="en", stemmer=self._stemmer(), show_progress=False
-            )
-            retriever.index(tokens, show_progress=False)
-        built = _Built(retriever, ids, version, len(ids))
-        if self.folder is not None and self._saveable and ids and version is not None:
-            self._save(built)
-        return built
+        since = self.collection.changes(sys.maxsize).latest  # the deletion log's newest
+        with self._writer(index) as writer:
+            writer.delete_all_documents()
+            for begin in range(0, len(ids), STEP):
+                part = self.collection.get(
+                    ids[begin : begin + STEP], include=["documents", "metadatas"], decode=False
+                )
+                for chunk_id, text, meta in zip(
+                    part["ids"], part["documents"], part["metadatas"], strict=True
+                ):
+                    writer.add_document(tantivy.Document(id=chunk_id, text=record_text(text, meta)))
+                    since = max(since, int((meta or {}).get(WRITTEN_KEY, 0)))
+            self._save_state(writer, version, since)
 
-    def _save(self, built: _Built) -> None:
-        assert self.folder is not None
+    def _save_state(self, writer: Any, version: str | None, since: int) -> None:
+        import tantivy
+
+        state = {
+            "collection": self.collection.uid,
+            "version": version,
+            "language": self.language,
+            "since": since,
+        }
+        writer.delete_documents_by_term("id", STATE)
+        writer.add_document(tantivy.Document(id=STATE, state=json.dumps(state)))
+
+    @contextmanager
+    def _writer(self, index: Any) -> Iterator[Any]:
+        writer = index.writer(HEAP, 1)
         try:
-            if self.folder.exists():
-                shutil.rmtree(self.folder)
-            built.retriever.save(str(self.folder))
-            state = {"version": built.version, "language": self.language, "ids": built.ids}
-            (self.folder / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
-        except OSError as error:  # a read-only store still searches, from memory
-            self._saveable = False
-            logger.warning("cannot save the BM25 index to %s: %s", self.folder, error)
+            yield writer
+            writer.commit()
+        except BaseException:
+            writer.rollback()
+            raise
+        finally:
+            writer.wait_merging_threads()  # merge now, and free the writer's lock
+
+    def _exclusive(self) -> Any:
+        """The lock that processes sharing the folder take to update the index."""
+        if self.folder is None:
+            return nullcontext()
+        from filelock import FileLock
+
+        return FileLock(str(self.folder) + ".lock")
+
+    def _open(self) -> Any:
+        if self._index is None:
+            self._index = self._make()
+            self._index.register_tokenizer("crossrank", self._analyzer)
+            self._index.config_reader("Manual")
+        return self._index
+
+    def _make(self) -> Any:
+        """The saved index; a new one if it is missing or unreadable; in memory if unsaveable."""
+        import tantivy
+
+        if self.folder is not None:
+            try:
+                try:
+                    self.folder.mkdir(parents=True, exist_ok=True)
+                    return tantivy.Index(self._schema, path=str(self.folder), reuse=True)
+                except ValueError as error:  # damaged, or another format: start again
+                    logger.warning("rebuilding the BM25 index in %s: %s", self.folder, error)
+                    shutil.rmtree(self.folder)
+                    self.folder.mkdir()
+                    return tantivy.Index(self._schema, path=str(self.folder), reuse=False)
+            except OSError as error:  # a read-only store still searches, from memory
+                logger.warning("cannot save the BM25 index to %s: %s", self.folder, error)
+                self.folder = None
+        return tantivy.Index(self._schema)

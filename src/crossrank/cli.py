@@ -131,8 +131,8 @@ def cli(verbose: bool) -> None:
 def _logging(verbose: bool) -> None:
     """crossrank's own warnings only; with --verbose, every library's info messages too.
 
-    Libraries set their own loggers' levels (bm25s logs at DEBUG), so the filter sits on
-    the handler that prints.
+    A library may set its own logger's level, so the filter sits on the handler that
+    prints.
     """
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,

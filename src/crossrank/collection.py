@@ -4,16 +4,22 @@ Everything crossrank asks of Chroma goes through :class:`Collection`: it makes t
 from a :class:`~crossrank.settings.Connection`, checks that the collection was built with
 the same embedding model, embeds (or takes) vectors, and turns Chroma's and the network's
 exceptions into crossrank's own errors. Reading never creates a collection; the first
-write does. Each write records a new version token in the collection's metadata, so that
-derived state (the BM25 index), in this process or another, can tell that it changed.
+write does. Each write records a new version token in the collection's metadata, each
+record written carries the time it was written, and each deletion is logged (the latest
+:data:`LOGGED_DELETIONS` ids), so that derived state (the BM25 index), in this process or
+another, on this machine or another, can tell that the collection changed and read only
+what changed (:meth:`Collection.changes`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +36,26 @@ logger = logging.getLogger(__name__)
 MODEL_KEY = "crossrank:model"
 DIMENSION_KEY = "crossrank:dimension"
 VERSION_KEY = "crossrank:version"
+WRITTEN_KEY = "crossrank:written"  # on each record: when it was written (ns since the epoch)
+DELETED_KEY = "crossrank:deleted"  # in the collection's metadata: the deletion log
+LOGGED_DELETIONS = 1000  # ids kept in the log; a reader further behind reads everything
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What changed in a collection since a time: see :meth:`Collection.changes`.
+
+    ``ids``/``texts``/``written`` are the records written since then, as stored now;
+    ``deleted`` the ids deleted since then (some may have been written again: they are in
+    ``ids`` too). ``complete`` is False when the log no longer reaches back that far.
+    ``latest`` is the newest write or deletion time seen (0 if none).
+    """
+
+    ids: list[str]
+    texts: list[str]
+    deleted: list[str]
+    complete: bool
+    latest: int
 
 
 class Collection:
@@ -172,13 +198,47 @@ class Collection:
         with self._errors():
             return int(handle.count())
 
+    @property
+    def uid(self) -> str | None:
+        """Chroma's id of the collection (a collection made again gets a new one)."""
+        handle = self._open()
+        return None if handle is None else str(handle.id)
+
     def version(self) -> str | None:
         """A token that changes with every write through crossrank, in any process."""
+        return self._metadata().get(VERSION_KEY)
+
+    def _metadata(self) -> dict[str, Any]:
+        """The collection's metadata as stored now (another process may have changed it)."""
         if self._open() is None:
-            return None
+            return {}
         with self._errors():
             metadata = self.client.get_collection(self.name, embedding_function=None).metadata
-        return (metadata or {}).get(VERSION_KEY)
+        return dict(metadata or {})
+
+    def changes(self, since: int) -> Changes:
+        """Records written and ids deleted after ``since`` (ns since the epoch).
+
+        Writes through crossrank are found by the time stored on each record, deletions in
+        the collection's deletion log; both cost in proportion to what changed.
+        """
+        log = json.loads(self._metadata().get(DELETED_KEY) or '{"floor": 0, "entries": []}')
+        deleted = [i for stamp, ids in log["entries"] if stamp > since for i in ids]
+        found = self.get(
+            where={WRITTEN_KEY: {"$gt": since}}, include=["documents", "metadatas"], decode=False
+        )
+        written = [int(meta[WRITTEN_KEY]) for meta in found["metadatas"]]
+        stamps = written + [stamp for stamp, _ in log["entries"]]
+        return Changes(
+            ids=found["ids"],
+            texts=[
+                record_text(text, meta)
+                for text, meta in zip(found["documents"], found["metadatas"], strict=True)
+            ],
+            deleted=deleted,
+            complete=log["floor"] <= max(since, 0),
+            latest=max(stamps, default=0),
+        )
 
     def upsert(
         self,
@@ -205,6 +265,7 @@ class Collection:
             raise ValueError(f"need one embedding per text, got shape {embeddings.shape}")
         handle = self._open(create=True)
         step = self.client.get_max_batch_size()
+        self._bump()  # before as well as after: a write killed halfway still shows
         with self._errors(writing=True):
             # Chroma merges a record's old metadata keys into an upsert; None removes one.
             new = dict(zip(ids, stored, strict=True))
@@ -214,6 +275,9 @@ class Collection:
                     new[id_].update(dict.fromkeys((meta or {}).keys() - new[id_].keys()))
             for begin in range(0, len(ids), step):
                 end = begin + step
+                stamp = time.time_ns()
+                for meta in stored[begin:end]:
+                    meta[WRITTEN_KEY] = stamp
                 handle.upsert(
                     ids=list(ids[begin:end]),
                     embeddings=embeddings[begin:end],
@@ -228,16 +292,24 @@ class Collection:
         if handle is None or not ids:
             return
         step = self.client.get_max_batch_size()
+        self._bump()
         with self._errors(writing=True):
             for begin in range(0, len(ids), step):
                 handle.delete(ids=list(ids[begin : begin + step]))
-        self._bump()
+        self._bump(deleted=list(ids))
 
-    def _bump(self) -> None:
+    def _bump(self, deleted: Sequence[str] = ()) -> None:
         # Chroma refuses a modify that names the legacy "hnsw:" keys, even unchanged; the
         # distance lives in the collection's configuration, which modify leaves alone.
-        kept = {k: v for k, v in (self._handle.metadata or {}).items() if not k.startswith("hnsw:")}
+        current = self._metadata()
+        kept = {k: v for k, v in current.items() if not k.startswith("hnsw:")}
         metadata = {**kept, VERSION_KEY: uuid.uuid4().hex}
+        if deleted:
+            log = json.loads(current.get(DELETED_KEY) or '{"floor": 0, "entries": []}')
+            entries = [*log["entries"], [time.time_ns(), list(deleted)]]
+            while sum(len(ids) for _, ids in entries) > LOGGED_DELETIONS:
+                log["floor"] = entries.pop(0)[0]  # readers from before this read everything
+            metadata[DELETED_KEY] = json.dumps({"floor": log["floor"], "entries": entries})
         with self._errors(writing=True):
             self._handle.modify(metadata=metadata)
 

@@ -82,7 +82,7 @@ class Store:
         self.indexer = Indexer(self.collection)
         self.dense = DenseRetriever(self.collection)
         saved = self.connection.persistent and client is None
-        folder = Path(self.connection.path) / "bm25" / self.connection.collection
+        folder = Path(self.connection.path) / "keyword" / self.connection.collection
         self.bm25 = BM25Index(self.collection, folder if saved else None)
 
     @property

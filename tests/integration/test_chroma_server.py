@@ -173,3 +173,24 @@ def test_langchain_vector_store_on_a_server(chroma_server: int):
     [doc] = again.similarity_search("cats purr", k=1)
     assert (doc.page_content, doc.metadata) == ("cats purr", {"n": 2})
     assert store.get_by_ids([doc.id])[0].id == doc.id
+
+
+def test_a_second_process_writes_are_seen_on_the_next_query(
+    chroma_server: int, tiny_encoder_path: str, bm25_spy
+):
+    """Each process keeps its BM25 index in memory and catches up from the server."""
+    where = {"collection": f"kw{uuid.uuid4().hex[:8]}", "host": "127.0.0.1", "port": chroma_server}
+    store = Store(encoder=Encoder(tiny_encoder_path), **where)
+    store.add_texts(["The zebrafish swims in the river."], ids=["z"])
+    assert len(store.bm25.search("zebrafish", 5)) == 1
+    script = (
+        "import sys; from crossrank import Encoder, Store\n"
+        f"store = Store(encoder=Encoder({tiny_encoder_path!r}), **{where!r})\n"
+        "store.add_texts(['Axolotls live in lakes.'], ids=['a'])\n"
+        "store.delete(['z'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert [hit.text for hit in store.bm25.search("axolotls", 5)] == ["Axolotls live in lakes."]
+    assert store.bm25.search("zebrafish", 5) == []
+    assert bm25_spy["rebuilds"] == [1] and bm25_spy["changed"] == [2]  # read: 1 new, 1 deleted

@@ -1,95 +1,103 @@
-"""The BM25 index: derived from the collection, kept in step with it, saved and reloaded."""
+"""The BM25 index: derived from the collection, updated in proportion to each change,
+saved and reopened (other processes and kill -9: tests/integration/test_bm25_processes.py)."""
 
-import json
-import shutil
 import uuid
 from pathlib import Path
 
 import pytest
 
 from crossrank import Encoder, Store
-from crossrank.bm25 import BM25Index
+from crossrank import collection as collection_module
 
 
-def _bm25_ids(store: Store, query: str) -> list[str]:
-    return [hit.id for hit in store.bm25.search(query, 5)]
+def _texts(store: Store, query: str) -> list[str]:
+    return [hit.text for hit in store.bm25.search(query, 5)]
 
 
-def test_bm25_follows_add_reindex_and_delete(tmp_path: Path, tiny_encoder_path: str):
+def test_bm25_follows_add_reindex_and_delete_in_proportion(
+    tmp_path: Path, tiny_encoder_path: str, bm25_spy
+):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.txt").write_text("The zebrafish swims in the river.")
     (docs / "b.txt").write_text("Kangaroos hop across the outback.")
+    for i in range(20):
+        (docs / f"other{i}.txt").write_text(f"Filler document number {i} about nothing much.")
     store = Store(tmp_path / "db", "bm25", Encoder(tiny_encoder_path, device="cpu"))
     store.index([docs])
     [hit] = store.bm25.search("zebrafish", 5)
     assert hit.metadata["source"].endswith("a.txt") and hit.scores == {"bm25": hit.retrieval_score}
+    assert bm25_spy["rebuilds"] == [1]  # the first search builds the index, once
 
     (docs / "a.txt").write_text("The axolotl lives in a lake.")  # re-index a changed file
     store.index([docs])
     assert store.bm25.search("zebrafish", 5) == []
-    [hit] = store.bm25.search("axolotl", 5)
-    assert hit.text == "The axolotl lives in a lake."
+    assert _texts(store, "axolotl") == ["The axolotl lives in a lake."]
+    assert bm25_spy["changed"][-1] == 2  # one chunk deleted, one written: not the 22 stored
 
-    store.delete([hit.id])
-    assert store.bm25.search("axolotl", 5) == []
-    assert len(store.bm25.search("kangaroos", 5)) == 1
+    store.add_texts(["Wombats dig burrows."], ids=["w"])  # add
+    assert _texts(store, "wombats") == ["Wombats dig burrows."]
+    store.add_texts(["Wombats sleep all day."], ids=["w"])  # replace under the same id
+    assert store.bm25.search("burrows", 5) == [] and len(_texts(store, "sleep")) == 1
+    store.delete(["w"])  # delete
+    assert store.bm25.search("wombats", 5) == []
+    assert len(_texts(store, "kangaroos")) == 1
 
     (docs / "b.txt").unlink()  # a file deleted from an indexed folder
     report = store.index([docs])
     assert report.removed == 1 and store.bm25.search("kangaroos", 5) == []
+    assert bm25_spy["rebuilds"] == [1] and max(bm25_spy["changed"]) <= 2
 
 
-def test_saved_index_is_reused_and_other_writers_invalidate_it(
-    tmp_path: Path, tiny_encoder_path: str, monkeypatch
-):
+def test_saved_index_opens_without_rebuilding(tmp_path: Path, tiny_encoder_path: str, bm25_spy):
     encoder = Encoder(tiny_encoder_path, device="cpu")
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "a.txt").write_text("The zebrafish swims in the river.")
     first = Store(tmp_path / "db", "bm25", encoder)
-    first.index([docs])
-    first.bm25.search("zebrafish", 5)
-    saved = json.loads((tmp_path / "db" / "bm25" / "bm25" / "crossrank.json").read_text())
-    assert saved["ids"] == first.collection.get(include=[])["ids"]
-
-    builds = []
-    original = BM25Index._build
-    monkeypatch.setattr(BM25Index, "_build", lambda self, v: builds.append(1) or original(self, v))
+    first.add_texts(["The zebrafish swims in the river."])
+    assert len(first.bm25.search("zebrafish", 5)) == 1
+    assert (tmp_path / "db" / "keyword" / "bm25" / "meta.json").exists()
     reader = Store(tmp_path / "db", "bm25", encoder)  # another process, in effect
-    assert len(reader.bm25.search("zebrafish", 5)) == 1 and builds == []  # loaded from disk
-
-    writer = Store(tmp_path / "db", "bm25", encoder)
-    (docs / "a.txt").write_text("The zebrafish swims. The axolotl lives in a lake.")
-    writer.index([docs])  # same chunk count, new content
-    assert [h.text for h in reader.bm25.search("axolotl", 5)] == [
-        "The zebrafish swims. The axolotl lives in a lake."
-    ]
-    assert builds == [1]
+    assert len(reader.bm25.search("zebrafish", 5)) == 1
+    assert bm25_spy["rebuilds"] == [1] and bm25_spy["changed"] == []  # opened as saved
 
 
-def test_a_corrupt_saved_index_is_rebuilt(tmp_path: Path, tiny_encoder_path: str):
+def test_writes_by_another_library_are_found(tmp_path: Path, tiny_encoder_path: str, bm25_spy):
     store = Store(tmp_path / "db", "bm25", Encoder(tiny_encoder_path, device="cpu"))
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "a.txt").write_text("The zebrafish swims in the river.")
-    store.index([docs])
+    store.add_texts(["The zebrafish swims in the river."])
     store.bm25.search("river", 5)
-    folder = tmp_path / "db" / "bm25" / "bm25"
-    (folder / "crossrank.json").write_text("{not json")
-    fresh = Store(tmp_path / "db", "bm25", Encoder(tiny_encoder_path, device="cpu"))
-    assert len(fresh.bm25.search("river", 5)) == 1
-    shutil.rmtree(folder)
-    assert len(Store(tmp_path / "db", "bm25", store.encoder).bm25.search("river", 5)) == 1
+    raw = store.client.get_collection("bm25")  # langchain-chroma would write like this
+    raw.add(ids=["x"], documents=["Capybaras bathe."], embeddings=[[0.1] * store.encoder.dimension])
+    assert _texts(store, "capybaras") == ["Capybaras bathe."]  # the count told
+    assert bm25_spy["rebuilds"] == [1, 1]
+
+
+def test_a_long_deletion_log_or_a_damaged_index_means_a_rebuild(
+    tmp_path: Path, tiny_encoder_path: str, monkeypatch, bm25_spy
+):
+    monkeypatch.setattr(collection_module, "LOGGED_DELETIONS", 3)
+    store = Store(tmp_path / "db", "bm25", Encoder(tiny_encoder_path, device="cpu"))
+    ids = store.add_texts([f"river number {i}" for i in range(6)])
+    assert len(store.bm25.search("river", 10)) == 6
+    store.delete(ids[:4])  # more than the log keeps: readers cannot tell which
+    assert len(store.bm25.search("river", 10)) == 2 and bm25_spy["rebuilds"] == [1, 1]
+
+    (tmp_path / "db" / "keyword" / "bm25" / "meta.json").write_text("{not json")
+    fresh = Store(tmp_path / "db", "bm25", store.encoder)
+    assert len(fresh.bm25.search("river", 10)) == 2
 
 
 def test_bm25_filters_and_empty_stores(indexed_store, sample_corpus: Path):
     source = str((sample_corpus / "lambda.txt").resolve())
     hits = indexed_store.bm25.search("expression", 5, where={"source": source})
     assert hits and {hit.metadata["source"] for hit in hits} == {source}
+    unfiltered = {
+        hit.id: hit.retrieval_score for hit in indexed_store.bm25.search("expression", 50)
+    }
+    assert all(hit.retrieval_score == unfiltered[hit.id] for hit in hits)  # the filter adds 0
+    assert indexed_store.bm25.search("expression", 5, where={"source": "nowhere"}) == []
     empty = Store(
         collection=f"e{uuid.uuid4().hex[:8]}", encoder=indexed_store.encoder, in_memory=True
     )
     assert empty.bm25.search("anything", 5) == []
     with pytest.raises(ValueError, match="query is empty"):
         indexed_store.bm25.search("  ", 5)
+    assert indexed_store.bm25.search("the of and", 5) == []  # stop words only
