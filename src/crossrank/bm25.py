@@ -136,20 +136,28 @@ class BM25Index:
 
     def _current(self) -> Any:
         """A searcher of the index in step with the collection (None: no collection)."""
-        version = self.collection.version()
-        if version is None:
+        if not self.collection.exists():
             return None
+        version = self.collection.version()  # None for a collection another library built
         index = self._open()
         if self._in_step(index.searcher(), version):
             return index.searcher()
-        with self._exclusive():
-            index.reload()  # another process may have caught up while we waited
-            if not self._in_step(index.searcher(), version):
-                self._catch_up(index)
-                index.reload()
+        try:
+            with self._exclusive():
+                index.reload()  # another process may have caught up while we waited
+                if not self._in_step(index.searcher(), version):
+                    self._catch_up(index)
+                    index.reload()
+        except (OSError, ValueError) as error:
+            if self.folder is None:
+                raise
+            # A read-only store with an index out of date: search from memory instead.
+            logger.warning("cannot save the BM25 index to %s: %s", self.folder, error)
+            self.folder, self._index = None, None
+            return self._current()
         return index.searcher()
 
-    def _in_step(self, searcher: Any, version: str) -> bool:
+    def _in_step(self, searcher: Any, version: str | None) -> bool:
         state = self._state(searcher)
         return (
             state.get("collection") == self.collection.uid

@@ -194,16 +194,19 @@ def test_read_only_database(tmp_path, tiny_encoder_path, caplog):
     db = tmp_path / "db"
     store = _store(tiny_encoder_path, db)
     store.index([_folder(tmp_path, good_txt=GOOD)])
+    store.bm25.search("rivers", 3)  # the BM25 index is saved...
+    store.add_texts(["Mountains rise."])  # ...and now out of date
     # Root writes through file permissions, so make the folder a read-only mount instead.
     if subprocess.run(["mount", "--bind", str(db), str(db)], capture_output=True).returncode:
         pytest.skip("cannot bind-mount here")
     try:
         subprocess.run(["mount", "-o", "remount,ro,bind", str(db)], check=True)
         reader = Store(db, store.connection.collection, Encoder(tiny_encoder_path))
-        assert len(reader.search("rivers", k=3)) == 1  # reading still works
+        assert len(reader.search("rivers", k=3)) == 2  # reading still works
         with caplog.at_level("WARNING", logger="crossrank.bm25"):
             for _ in range(2):  # BM25 is built in memory; the failed save is said once
                 assert len(reader.bm25.search("rivers", 3)) == 1
+                assert len(reader.bm25.search("mountains", 3)) == 1
         assert caplog.text.count("cannot save the BM25 index") == 1
         (tmp_path / "docs" / "new.txt").write_bytes(b"A second document, about mountains.")
         with pytest.raises(StoreError, match="cannot write to collection"):
@@ -211,4 +214,4 @@ def test_read_only_database(tmp_path, tiny_encoder_path, caplog):
     finally:
         # Lazy: this process's Chroma client still holds the database files open.
         subprocess.run(["umount", "--lazy", str(db)], check=True)
-    assert store.count() == 1  # nothing lost
+    assert store.count() == 2  # nothing lost
