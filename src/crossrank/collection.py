@@ -370,9 +370,7 @@ class Collection:
         include = ["documents", "metadatas", "distances"]
         if self.space != "cosine":  # l2 or ip: cosine from the vectors themselves
             include.append("embeddings")
-        with self._errors():
-            if handle.count() == 0:
-                return []
+        with self._errors():  # no count() first: Chroma counts by a scan (23 ms at 100k)
             result = handle.query(
                 query_embeddings=[vector],
                 n_results=k,

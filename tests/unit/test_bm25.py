@@ -61,13 +61,24 @@ def test_saved_index_opens_without_rebuilding(tmp_path: Path, tiny_encoder_path:
 
 
 def test_writes_by_another_library_are_found(tmp_path: Path, tiny_encoder_path: str, bm25_spy):
-    store = Store(tmp_path / "db", "bm25", Encoder(tiny_encoder_path, device="cpu"))
-    store.add_texts(["The zebrafish swims in the river."])
-    store.bm25.search("river", 5)
-    raw = store.client.get_collection("bm25")  # langchain-chroma would write like this
-    raw.add(ids=["x"], documents=["Capybaras bathe."], embeddings=[[0.1] * store.encoder.dimension])
-    assert _texts(store, "capybaras") == ["Capybaras bathe."]  # the count told
-    assert bm25_spy["rebuilds"] == [1, 1]
+    encoder = Encoder(tiny_encoder_path, device="cpu")
+    ours = Store(tmp_path / "db", "bm25", encoder)
+    ours.add_texts(["The zebrafish swims in the river."])
+    ours.bm25.search("river", 5)
+    raw = ours.client.get_or_create_collection("theirs", embedding_function=None)
+    vector = [0.1] * encoder.dimension
+    raw.add(ids=["x"], documents=["Capybaras bathe."], embeddings=[vector])
+    theirs = Store(tmp_path / "db", "theirs", encoder)  # a collection langchain-chroma built
+    assert _texts(theirs, "capybaras") == ["Capybaras bathe."]
+    raw.add(ids=["y"], documents=["Capybaras swim."], embeddings=[vector])
+    assert len(_texts(theirs, "capybaras")) == 2  # its count is checked before each search
+
+    ours.client.get_collection("bm25").add(
+        ids=["z"], documents=["Okapis hide."], embeddings=[vector]
+    )
+    ours.add_texts(["Tapirs wade."])  # crossrank's next write: the count then disagrees
+    assert _texts(ours, "okapis") == ["Okapis hide."] and _texts(ours, "tapirs") == ["Tapirs wade."]
+    assert bm25_spy["rebuilds"] == [1, 1, 1, 1]
 
 
 def test_a_long_deletion_log_or_a_damaged_index_means_a_rebuild(
