@@ -330,6 +330,11 @@ class Collection:
         handle = self._open()
         if handle is None:
             return {"ids": [], **{key: [] for key in include}}
+        if ids is None and include:
+            # Chroma 1.5 fails to return the metadata of more than ~32k records in one call
+            # ("too many SQL variables"): find the ids first, then read them in batches.
+            ids = self.get(where=where, where_document=where_document, include=[])["ids"]
+            where = where_document = None
         found: dict[str, Any] = {"ids": [], **{key: [] for key in include}}
         batches = [None] if ids is None else _batches(list(ids), self.client.get_max_batch_size())
         with self._errors():
