@@ -58,6 +58,7 @@ bench: install $(INFINITY)
 	cd benchmarks && ../$(BIN)/python serve_load.py
 	cd benchmarks && ../$(BIN)/python query_latency.py --chunks 10000
 	cd benchmarks && ../$(BIN)/python query_latency.py --chunks 100000
+	cd benchmarks && ../$(BIN)/python keyword_engines.py --scale-db .cache/scale-100000
 	cd benchmarks && ../$(BIN)/python query_latency.py --chunks 1000000 --queries 50 \
 		--rerank-queries 3
 
@@ -66,6 +67,7 @@ bench: install $(INFINITY)
 DEV = --dataset .cache/python-docs --db .cache/python-docs-db
 quality: install
 	cd benchmarks && ../$(BIN)/python hybrid.py $(DEV)
+	cd benchmarks && ../$(BIN)/python keyword_engines.py $(DEV)
 	cd benchmarks && ../$(BIN)/python precision.py $(DEV) --k 20
 	cd benchmarks && ../$(BIN)/python precision.py $(DEV) --k 20 --head-scale 300 --skip-encoder
 	cd benchmarks && ../$(BIN)/python context.py $(DEV)

@@ -43,14 +43,7 @@ def test_serve_load_smoke():
 
 
 def test_precision_smoke(tmp_path: Path):
-    data = tmp_path / "beir"
-    (data / "qrels").mkdir(parents=True)
-    (data / "corpus.jsonl").write_text(
-        '{"_id": "d1", "title": "", "text": "The break statement ends a loop."}\n'
-        '{"_id": "d2", "title": "", "text": "Modules are imported with import."}\n'
-    )
-    (data / "queries.jsonl").write_text('{"_id": "q1", "text": "How do I stop a loop?"}\n')
-    (data / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    data = _tiny_beir(tmp_path / "beir")
     out = run("precision.py", "--dataset", str(data), "--k", "2")
     assert "mean top-5 overlap" in out and "recall@10 agreement" in out
 
@@ -60,19 +53,40 @@ def test_indexing_smoke():
     assert "passages/s" in out and "crossrank / LlamaIndex" in out
 
 
-def test_query_latency_smoke():
+def _tiny_beir(data: Path) -> Path:
+    (data / "qrels").mkdir(parents=True)
+    (data / "corpus.jsonl").write_text(
+        '{"_id": "d1", "title": "", "text": "The break statement ends a loop."}\n'
+        '{"_id": "d2", "title": "", "text": "Modules are imported with import."}\n'
+    )
+    (data / "queries.jsonl").write_text('{"_id": "q1", "text": "How do I stop a loop?"}\n')
+    (data / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    return data
+
+
+def test_query_latency_and_keyword_engines_smoke(tmp_path: Path):
+    db = str(tmp_path / "scale")
+    options = ["--chunks", "300", "--db", db, "--queries", "2", "--fetch-k", "5"]
+    out = run("query_latency.py", *options, "--rerank-queries", "1")
+    assert "BM25 index built once for the existing store" in out
+    assert "  dense " in out and "  hybrid " in out and "hybrid/dense warm p50" in out
+
+    data = str(_tiny_beir(tmp_path / "beir"))
     out = run(
-        "query_latency.py",
+        "keyword_engines.py",
+        "--dataset",
+        data,
+        "--db",
+        str(tmp_path / "dev"),
+        "--scale-db",
+        db,
         "--chunks",
         "300",
-        "--queries",
-        "2",
-        "--rerank-queries",
+        "--repeats",
         "1",
-        "--fetch-k",
-        "5",
     )
-    assert "retrieve k=5: p50" in out and "peak RSS" in out
+    assert "tantivy (crossrank) hybrid" in out and "bm25s (today) hybrid" in out
+    assert out.count("ms") >= 9  # three engines at scale: p50, p95, change + next query
 
 
 def test_python_docs_dataset_builder(tmp_path: Path):
