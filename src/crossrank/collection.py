@@ -45,7 +45,7 @@ LOGGED_DELETIONS = 1000  # ids kept in the log; a reader further behind reads ev
 class Changes:
     """What changed in a collection since a time: see :meth:`Collection.changes`.
 
-    ``ids``/``texts``/``written`` are the records written since then, as stored now;
+    ``ids``/``texts`` are the records written since then, as stored now;
     ``deleted`` the ids deleted since then (some may have been written again: they are in
     ``ids`` too). ``complete`` is False when the log no longer reaches back that far.
     ``latest`` is the newest write or deletion time seen (0 if none).
@@ -222,7 +222,7 @@ class Collection:
         Writes through crossrank are found by the time stored on each record, deletions in
         the collection's deletion log; both cost in proportion to what changed.
         """
-        log = json.loads(self._metadata().get(DELETED_KEY) or '{"floor": 0, "entries": []}')
+        log = _deletion_log(self._metadata())
         deleted = [i for stamp, ids in log["entries"] if stamp > since for i in ids]
         found = self.get(
             where={WRITTEN_KEY: {"$gt": since}}, include=["documents", "metadatas"], decode=False
@@ -305,7 +305,7 @@ class Collection:
         kept = {k: v for k, v in current.items() if not k.startswith("hnsw:")}
         metadata = {**kept, VERSION_KEY: uuid.uuid4().hex}
         if deleted:
-            log = json.loads(current.get(DELETED_KEY) or '{"floor": 0, "entries": []}')
+            log = _deletion_log(current)
             entries = [*log["entries"], [time.time_ns(), list(deleted)]]
             while sum(len(ids) for _, ids in entries) > LOGGED_DELETIONS:
                 log["floor"] = entries.pop(0)[0]  # readers from before this read everything
@@ -408,6 +408,11 @@ class Collection:
         if missing:
             raise KeyError(f"{len(missing)} chunk ids are not in the store, e.g. {missing[0]!r}")
         return np.asarray([rows[chunk_id] for chunk_id in ids], dtype=np.float32)
+
+
+def _deletion_log(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"floor": T, "entries": [[time, ids], ...]}``: deletions after T, oldest first."""
+    return dict(json.loads(metadata.get(DELETED_KEY) or '{"floor": 0, "entries": []}'))
 
 
 def _cosine(vector: np.ndarray, rows: Any) -> np.ndarray:
