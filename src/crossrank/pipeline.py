@@ -115,11 +115,13 @@ class Pipeline:
         else:
             scores = {name: {h.id: h.scores[name] for h in hits} for name, hits in found.items()}
             fused = fusion.convex(scores, weights)
-        merged: dict[str, Hit] = {}
+        last: dict[str, Hit] = {}  # copied once, below, for the hits kept
+        merged_scores: dict[str, dict[str, float]] = {}
         for hits in found.values():
             for hit in hits:
-                known = merged.get(hit.id)
-                merged[hit.id] = replace(
-                    hit, scores={**(known.scores if known else {}), **hit.scores}
-                )
-        return [replace(merged[i], retrieval_score=score) for i, score in list(fused.items())[:k]]
+                last[hit.id] = hit
+                merged_scores.setdefault(hit.id, {}).update(hit.scores)
+        return [
+            replace(last[i], retrieval_score=score, scores=merged_scores[i])
+            for i, score in list(fused.items())[:k]
+        ]
