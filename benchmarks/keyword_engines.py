@@ -143,30 +143,16 @@ class Tantivy:
         index.reload()
 
     def ranked(self, query: str, k: int) -> list[tuple[str, float]]:
-        from tantivy import Occur, Query
-
-        schema, searcher = self.index._schema, self.index._open().searcher()
-        words = self.index._analyzer.analyze(query)
-        wanted = Query.boolean_query(
-            [(Occur.Should, Query.term_query(schema, "text", w)) for w in words]
-        )
-        found = searcher.search(wanted, k, count=False).hits
-        return [(searcher.doc(at)["id"][0], float(s)) for s, at in found if s > 0]
+        return self.index._ranked(self.index._open().searcher(), query, k)
 
     def disk(self) -> int:
         return sum(f.stat().st_size for f in self.folder.rglob("*") if f.is_file())
 
 
 def hits(store: Store | None, ranked: list[tuple[str, float]]) -> list[Hit]:
+    """Ranked ids as hits, read from the store as crossrank's own BM25 does."""
     assert store is not None
-    stored = store.collection.get([i for i, _ in ranked])
-    rows = {
-        i: (text, meta)
-        for i, text, meta in zip(
-            stored["ids"], stored["documents"], stored["metadatas"], strict=True
-        )
-    }
-    return [Hit(i, *rows[i], retrieval_score=s, scores={"bm25": s}) for i, s in ranked]
+    return store.bm25._hits(ranked)
 
 
 def dev_set(dataset: str, db: str, precision: str) -> None:

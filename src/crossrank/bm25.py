@@ -96,28 +96,41 @@ class BM25Index:
         ``where``/``where_document`` are Chroma filters, applied by Chroma itself.
         """
         check_search(query, k)
-        from tantivy import Occur, Query
-
         with self._lock:
             searcher = self._current()
-        words = self._analyzer.analyze(query)
-        if searcher is None or not words:
+        if searcher is None:
             return []
-        wanted = Query.boolean_query(
-            [(Occur.Should, Query.term_query(self._schema, "text", word)) for word in words]
-        )
+        allowed = None
         if where or where_document:
             allowed = self.collection.get(where=where, where_document=where_document, include=[])[
                 "ids"
             ]
             if not allowed:
                 return []
+        return self._hits(self._ranked(searcher, query, k, allowed))
+
+    def _ranked(
+        self, searcher: Any, query: str, k: int, allowed: list[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """Chunk ids and BM25 scores (> 0), best first; only ``allowed`` ids if given."""
+        from tantivy import Occur, Query
+
+        words = self._analyzer.analyze(query)
+        if not words:
+            return []
+        wanted = Query.boolean_query(
+            [(Occur.Should, Query.term_query(self._schema, "text", word)) for word in words]
+        )
+        if allowed is not None:
             only = Query.term_set_query(self._schema, "id", allowed)
             wanted = Query.boolean_query(
                 [(Occur.Must, wanted), (Occur.Must, Query.const_score_query(only, 0.0))]
             )
         found = searcher.search(wanted, k, count=False).hits
-        ranked = [(searcher.doc(at)["id"][0], float(score)) for score, at in found if score > 0]
+        return [(searcher.doc(at)["id"][0], float(score)) for score, at in found if score > 0]
+
+    def _hits(self, ranked: list[tuple[str, float]]) -> list[Hit]:
+        """The ranked chunks as hits, their texts and metadata read from the collection."""
         if not ranked:
             return []
         stored = self.collection.get(
@@ -141,8 +154,9 @@ class BM25Index:
             return None
         version = self.collection.version()  # None for a collection another library built
         index = self._open()
-        if self._in_step(index.searcher(), version):
-            return index.searcher()
+        searcher = index.searcher()
+        if self._in_step(searcher, version):
+            return searcher
         try:
             with self._exclusive():
                 index.reload()  # another process may have caught up while we waited
