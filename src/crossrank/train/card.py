@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .trainer import TrainReport
+from .report import TrainReport
 
 CARD_HEADING = "## crossrank training"
 

@@ -6,7 +6,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -17,28 +17,11 @@ from .._extras import require
 from ..errors import ModelNotFoundError
 from ..settings import DEFAULT_ENCODER
 from .card import add_to_card, card_section
+from .report import TrainReport
 
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "crossrank_training.json"
-
-
-@dataclass(frozen=True)
-class TrainReport:
-    """What a training run did: written to the model folder and its model card."""
-
-    model: str
-    base: str
-    examples: int
-    steps: int
-    epochs: float
-    pairs_per_step: int
-    seconds: float
-    pairs_per_second: float
-    stopped_by_time: bool
-    precision: str
-    seed: int
-    data: dict[str, int] = field(default_factory=dict)
 
 
 def train(

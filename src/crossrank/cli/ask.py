@@ -1,0 +1,209 @@
+"""``crossrank ask``: the best passages for a question, as a table, JSON or an LLM's context."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import click
+
+from ..client import RemotePipeline
+from ..context import ContextBuilder
+from ..errors import ModelNotFoundError
+from ..hit import SOURCE, Hit
+from ..settings import ORDERS
+from ..store import Store
+from .options import (
+    CONTEXT,
+    RETRIEVAL,
+    load_reranker,
+    make_pipeline,
+    open_store,
+    reranker_options,
+    retrieval_options,
+    retrieval_settings,
+    store_options,
+)
+
+
+@click.command()
+@click.argument("question")
+@store_options()
+@reranker_options
+@retrieval_options((RETRIEVAL.retrieval,))
+@click.option(
+    "--top-n",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Hits shown (default 5); with --context, hits offered to it (default all K).",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    help="Drop reranked hits scoring below this (scores are in [0, 1]).",
+)
+@click.option(
+    "--context",
+    "context_tokens",
+    type=click.IntRange(min=16),
+    default=None,
+    metavar="TOKENS",
+    help="Print the context an LLM would receive instead of a table: the best passages "
+    "within TOKENS tokens, overlaps dropped, neighbours merged, numbered [n] with sources.",
+)
+@click.option(
+    "--expand",
+    type=click.IntRange(min=0),
+    default=CONTEXT.expand,
+    show_default=True,
+    help="With --context: widen hits with up to this many neighbouring chunks a side.",
+)
+@click.option(
+    "--order",
+    type=click.Choice(ORDERS),
+    default=CONTEXT.order,
+    show_default=True,
+    help="With --context: best first, or best at both ends (edges).",
+)
+@click.option(
+    "--relative-cut",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=CONTEXT.relative_cut,
+    help="With --context: leave out hits scoring below this share of the best score.",
+)
+@click.option(
+    "--tokenizer",
+    default=None,
+    help="With --context: count tokens with tiktoken:ENCODING or a Hugging Face tokenizer "
+    "(name or folder); default: one per word or punctuation mark.",
+)
+@click.option(
+    "--server",
+    default=None,
+    envvar="CROSSRANK_SERVER",
+    metavar="URL",
+    help="Ask a `crossrank serve` server (its store and models) instead of loading any "
+    "here; the store and model options are then the server's. Its API key comes from "
+    "CROSSRANK_API_KEY.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def ask(
+    question: str,
+    db: str,
+    chroma_url: str | None,
+    collection: str,
+    model: str | None,
+    device: str | None,
+    precision: str,
+    k: int,
+    no_rerank: bool,
+    reranker: str,
+    batch_size: int,
+    max_length: int | None,
+    retrieval_weight: float,
+    retrieval: str,
+    fusion: str,
+    weights: str,
+    mmr: float | None,
+    top_n: int | None,
+    threshold: float | None,
+    context_tokens: int | None,
+    expand: int,
+    order: str,
+    relative_cut: float | None,
+    tokenizer: str | None,
+    server: str | None,
+    as_json: bool,
+) -> None:
+    """Answer QUESTION with the best passages: retrieve K, rerank, show TOP_N.
+
+    With --context TOKENS, print them as an LLM's context instead: cited passages that
+    fit TOKENS (see the README, "Context for the LLM").
+    """
+    if not question.strip():
+        raise click.BadParameter("the question is empty", param_hint="QUESTION")
+    if top_n is None:
+        top_n = k if context_tokens else 5
+    store: Store | None = None
+    if server:
+        if context_tokens and expand:
+            raise click.BadParameter(
+                "--expand reads the store, which the server holds: use --expand 0",
+                param_hint="--expand",
+            )
+        settings = retrieval_settings(retrieval, fusion, weights, mmr, k)
+        try:
+            remote = RemotePipeline(
+                server, top_n=top_n, threshold=threshold, rerank=not no_rerank, settings=settings
+            )
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--server") from None
+        try:
+            hits = remote.search(question)
+        except ValueError as error:
+            raise click.ClickException(str(error)) from None
+        reranked = any(hit.rerank_score is not None for hit in hits)
+    else:
+        store = open_store(db, chroma_url, collection, model, device, precision)
+        if store.count() == 0:
+            raise click.ClickException(
+                f"{store.connection.describe()} is empty or missing: run `crossrank index PATH` "
+                "first"
+            )
+        cross = load_reranker(
+            no_rerank, reranker, device, precision, batch_size, max_length, retrieval_weight
+        )
+        pipeline = make_pipeline(
+            store, retrieval, fusion, weights, mmr, k, cross, top_n=top_n, threshold=threshold
+        )
+        hits = pipeline.search(question)
+        reranked = cross is not None
+    context = None
+    if context_tokens:
+        try:
+            builder = ContextBuilder(
+                budget=context_tokens,
+                expand=expand,
+                order=order,  # type: ignore[arg-type]
+                relative_cut=relative_cut,
+                tokenizer=tokenizer,
+                store=store,
+            )
+        except ModelNotFoundError as error:
+            raise click.BadParameter(str(error), param_hint="--tokenizer") from None
+        context = builder.build(hits)
+    if as_json:
+        payload: dict[str, Any] = {
+            "query": question,
+            "reranked": reranked,
+            "hits": [hit.to_dict() for hit in hits],
+        }
+        if context is not None:
+            payload["context"] = context.to_dict()
+        click.echo(json.dumps(payload, ensure_ascii=False))
+    elif context is not None:
+        click.echo(context.text)
+    else:
+        _print_table(question, hits)
+
+
+def _print_table(question: str, hits: list[Hit]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=question, show_lines=True)
+    for column in ("#", "rerank", "retrieval", "source", "text"):
+        table.add_column(column, overflow="fold")
+    for rank, hit in enumerate(hits, 1):
+        rerank = "-" if hit.rerank_score is None else f"{hit.rerank_score:.3f}"
+        text = " ".join(hit.text.split())
+        table.add_row(
+            str(rank),
+            rerank,
+            f"{hit.retrieval_score:.3f}",
+            os.path.basename(str(hit.metadata.get(SOURCE, ""))),
+            text[:300] + ("…" if len(text) > 300 else ""),
+        )
+    Console().print(table)

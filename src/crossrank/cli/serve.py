@@ -1,0 +1,97 @@
+"""``crossrank serve``: the models and the store behind HTTP rerank and search APIs."""
+
+from __future__ import annotations
+
+import click
+
+from ..settings import ServerLimits
+from .options import (
+    LIMITS,
+    RETRIEVAL,
+    new_reranker,
+    open_store,
+    reranker_options,
+    retrieval_options,
+    retrieval_settings,
+    store_options,
+)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@store_options()
+@reranker_options
+@retrieval_options((RETRIEVAL.retrieval,))
+@click.option(
+    "--api-key",
+    default=None,
+    envvar="CROSSRANK_API_KEY",
+    help="Require Authorization: Bearer KEY on every endpoint but /health [env CROSSRANK_API_KEY].",
+)
+@click.option(
+    "--max-documents",
+    type=click.IntRange(min=1),
+    default=LIMITS.max_documents,
+    show_default=True,
+    help="Documents (or texts to index) per request.",
+)
+@click.option(
+    "--max-document-chars",
+    type=click.IntRange(min=1),
+    default=LIMITS.max_document_chars,
+    show_default=True,
+    help="Characters per document.",
+)
+@click.option(
+    "--max-body-mb",
+    type=click.FloatRange(min=0, min_open=True),
+    default=LIMITS.max_body_bytes / 2**20,
+    show_default=True,
+    help="Size of a request body.",
+)
+def serve(
+    host: str,
+    port: int,
+    db: str,
+    chroma_url: str | None,
+    collection: str,
+    model: str | None,
+    device: str | None,
+    precision: str,
+    k: int,
+    no_rerank: bool,
+    reranker: str,
+    batch_size: int,
+    max_length: int | None,
+    retrieval_weight: float,
+    retrieval: str,
+    fusion: str,
+    weights: str,
+    mmr: float | None,
+    api_key: str | None,
+    max_documents: int,
+    max_document_chars: int,
+    max_body_mb: float,
+) -> None:
+    """Serve the reranker and the store over HTTP: Cohere's, Jina's and TEI's rerank APIs,
+    /v1/search and /v1/index, /health and /metrics. Models load once, before the port opens.
+    """
+    from .._extras import require
+
+    uvicorn = require("uvicorn", "serve")
+    server = require("crossrank.server", "serve")
+    settings = retrieval_settings(retrieval, fusion, weights, mmr, k)
+    store = open_store(db, chroma_url, collection, model, device, precision)
+    limits = ServerLimits(max_documents, max_document_chars, int(max_body_mb * 2**20))
+    # Load here, so that a model that cannot load is one clear error before any port opens
+    # (ask falls back to retrieval order instead; a server must not).
+    cross = None
+    if not no_rerank:
+        options = (device, precision, batch_size, max_length, retrieval_weight)
+        cross = new_reranker(reranker, *options).load()
+    store.encoder.embed(["warm up"])
+    app = server.create_app(cross, store, retrieval=settings, api_key=api_key, limits=limits)
+    if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
+        click.echo(f"crossrank: serving on {host} without an API key (set --api-key)", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
