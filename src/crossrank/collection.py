@@ -149,12 +149,16 @@ class Collection:
         return handle
 
     def _schema(self) -> dict[str, Any]:
+        if not self.encoder.model_name:  # the callers bring the vectors: no model to record
+            return {}
         return {MODEL_KEY: self.encoder.model_name, DIMENSION_KEY: self.encoder.dimension}
 
     def _check(self, handle: Any) -> None:
         found = handle.metadata or {}
         configuration = getattr(handle, "configuration", None) or {}
         self.space = (configuration.get("hnsw") or {}).get("space") or found.get("hnsw:space", "l2")
+        if not self.encoder.model_name:
+            return  # no model to check against: Chroma refuses vectors of another dimension
         if MODEL_KEY not in found:
             self._check_foreign(handle)
             return
@@ -401,7 +405,8 @@ class Collection:
     def embeddings(self, ids: Sequence[str]) -> np.ndarray:
         """The stored embeddings of ``ids``, one row each, in that order."""
         if not ids:
-            return np.zeros((0, self.encoder.dimension), dtype=np.float32)
+            width = self.encoder.dimension if self.encoder.model_name else 0
+            return np.zeros((0, width), dtype=np.float32)
         found = self.get(ids, include=["embeddings"])
         rows = dict(zip(found["ids"], found["embeddings"], strict=True))
         missing = [chunk_id for chunk_id in ids if chunk_id not in rows]

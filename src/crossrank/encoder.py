@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from . import _models
+from .errors import ModelNotFoundError
 from .settings import DEFAULT_ENCODER, check_precision
 
 if TYPE_CHECKING:
@@ -138,7 +139,10 @@ class Encoder(_models.LazyModel["SentenceTransformer"]):
 
 
 class Embedder(Protocol):
-    """What a store needs of an embedding model: a name, a dimension, texts to vectors."""
+    """What a store needs of an embedding model: a name, a dimension, texts to vectors.
+
+    An empty ``model_name`` (:class:`NoEncoder`) means the callers bring every vector.
+    """
 
     model_name: str
 
@@ -217,6 +221,37 @@ class FunctionEncoder:
         if self._embed_query is None:
             return self.embed([query])[0]
         return _unit(np.asarray(self._embed_query(query), dtype=np.float32).reshape(1, -1))[0]
+
+
+class NoEncoder:
+    """No embedding model: a store whose callers bring every vector.
+
+    A framework's index embeds nodes and queries itself (LlamaIndex's ``VectorStoreIndex``
+    with its ``embed_model``), so its vector store needs no model, as Chroma's does not. The
+    collection then records no model (as another library's does) and searches by vector;
+    embedding text (a text search, indexing files) fails with ``hint``, which says what to
+    pass.
+
+    Example:
+        >>> store = Store(encoder=NoEncoder("pass embed_model="), in_memory=True)
+        >>> store.add_texts(["Paris is in France."], embeddings=[[0.1, 0.9]])
+    """
+
+    model_name = ""
+
+    def __init__(self, hint: str) -> None:
+        self.hint = hint
+        self.lock = threading.RLock()
+
+    @property
+    def dimension(self) -> int:
+        raise ModelNotFoundError(f"no embedding model: {self.hint}")
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        raise ModelNotFoundError(f"no embedding model to embed text: {self.hint}")
+
+    def embed_query(self, query: str) -> np.ndarray:
+        raise ModelNotFoundError(f"no embedding model to embed the query: {self.hint}")
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:

@@ -76,7 +76,7 @@ class DenseRetriever:
             raise ValueError(f"k must be at least 1, got {k}")
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         encoder = self.collection.encoder
-        if len(query) != encoder.dimension:
+        if encoder.model_name and len(query) != encoder.dimension:
             raise CollectionMismatchError(
                 f"query vector of dimension {len(query)}; {encoder.model_name!r} "
                 f"makes dimension {encoder.dimension}"

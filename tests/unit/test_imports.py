@@ -38,7 +38,9 @@ def _top_level_imports(path: Path) -> set[str]:
 
 def test_no_import_cycles():
     graph = {_module(path): _top_level_imports(path) for path in ROOT.rglob("*.py")}
-    graph = {name: {m for m in imports if m in graph and m != name} for name, imports in graph.items()}
+    graph = {
+        name: {m for m in imports if m in graph and m != name} for name, imports in graph.items()
+    }
 
     def cycle_from(start: str) -> list[str] | None:
         stack = [(start, [start])]

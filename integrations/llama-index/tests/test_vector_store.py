@@ -124,3 +124,29 @@ def test_bad_arguments(tiny_embedding):
         CrossRankVectorStore(tiny_embedding, colection="x")
     with pytest.raises(ValueError, match="needs query.query_embedding"):
         CrossRankVectorStore(tiny_embedding).query(VectorStoreQuery(query_str="x"))
+
+
+def test_no_embed_model_works_as_chroma_vector_store_does(tiny_embedding, tmp_path, monkeypatch):
+    """`CrossRankVectorStore(path=, collection=)`, as ChromaVectorStore is written: the index's
+    embed_model embeds, and LlamaIndex's default (OpenAI) model is never made."""
+    from llama_index.core import Settings
+
+    from crossrank import ModelNotFoundError
+
+    monkeypatch.setattr(Settings, "_embed_model", None)
+    vector_store = CrossRankVectorStore(path=str(tmp_path / "db"), collection="docs")
+    index = _index(vector_store, tiny_embedding)
+    [best] = index.as_retriever(similarity_top_k=1).retrieve(TEXTS["errors"])
+    assert best.node.get_content() == TEXTS["errors"]
+    mmr = index.as_retriever(similarity_top_k=2, vector_store_query_mode="mmr")
+    assert len(mmr.retrieve(TEXTS["loops"])) == 2
+    # crossrank's own keyword search needs no model; its text search says what to pass
+    keyword = CrossRankRetriever(vector_store.store, k=1, retrieval="bm25")
+    assert keyword.retrieve("lambda anonymous")[0].node.get_content() == TEXTS["functions"]
+    with pytest.raises(ModelNotFoundError, match=r"CrossRankVectorStore\(embed_model=\.\.\.\)"):
+        CrossRankRetriever(vector_store.store, k=1).retrieve("loops")
+    assert Settings._embed_model is None  # the default model was never resolved
+    # the collection records no model: it opens later with the one the index used
+    named = CrossRankVectorStore(tiny_embedding, path=str(tmp_path / "db"), collection="docs")
+    [hit] = CrossRankRetriever(named.store, k=1).retrieve(TEXTS["loops"])
+    assert hit.node.get_content() == TEXTS["loops"]

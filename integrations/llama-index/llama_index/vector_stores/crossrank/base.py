@@ -21,8 +21,14 @@ from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_
 from llama_index.retrievers.crossrank.base import to_chroma_where
 
 from crossrank import Hit, Store
-from crossrank.encoder import FunctionEncoder
+from crossrank.encoder import Embedder, FunctionEncoder, NoEncoder
 from crossrank.settings import take_connection
+
+NO_MODEL = (
+    "CrossRankVectorStore was made without an embedding model, so it stores and answers "
+    "the vectors VectorStoreIndex computes; for crossrank's own text search (CrossRankRetriever, "
+    "hybrid), make it with CrossRankVectorStore(embed_model=...) or set Settings.embed_model"
+)
 
 
 class CrossRankVectorStore(BasePydanticVectorStore):
@@ -35,9 +41,11 @@ class CrossRankVectorStore(BasePydanticVectorStore):
     ``CrossRankRetriever(vector_store.store, ...)``.
 
     Args:
-        embed_model: The embedding model of the index (default ``Settings.embed_model``):
-            recorded in the collection, and used to embed query text for crossrank's own
-            retrieval.
+        embed_model: The embedding model of the index (default ``Settings.embed_model`` if
+            one was set): recorded in the collection, and used to embed query text for
+            crossrank's own retrieval. Without one, as with ``ChromaVectorStore``, the store
+            keeps and searches the vectors ``VectorStoreIndex`` computes (with its own
+            ``embed_model=``), and the collection records no model.
         store: A crossrank ``Store`` to use as it is (then leave out the rest).
         client: An existing ``chromadb`` client.
         options: Fields of :class:`crossrank.Connection` (``path``, ``collection``,
@@ -66,12 +74,16 @@ class CrossRankVectorStore(BasePydanticVectorStore):
         super().__init__(stores_text=True)
         if store is None:
             connection = take_connection(options, in_memory_default=True)
-            model = embed_model or Settings.embed_model
-            encoder = FunctionEncoder(
-                model.get_text_embedding_batch,
-                name=model.model_name,
-                embed_query=model.get_query_embedding,
-            )
+            # Settings.embed_model would make LlamaIndex's default (OpenAI) model when none
+            # was set: like ChromaVectorStore, do without one unless it was given or set.
+            model = embed_model or Settings._embed_model
+            encoder: Embedder = NoEncoder(NO_MODEL)
+            if model is not None:
+                encoder = FunctionEncoder(
+                    model.get_text_embedding_batch,
+                    name=model.model_name,
+                    embed_query=model.get_query_embedding,
+                )
             store = Store(encoder=encoder, connection=connection, client=client)
         self._store = store
 
