@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -25,6 +27,7 @@ MARGIN_NS = 10 * 10**9  # writes this much older than the newest seen are read a
 WORDS = r"\w\w+"  # bm25s's (scikit-learn's) words: runs of two or more word characters
 HEAP = 64 * 2**20  # the writer's memory; tantivy flushes a segment when it is full
 STEP = 5000  # records read from Chroma at a time when (re)building
+RECHECK_S = 5.0  # how stale a collection another library writes to may look (see below)
 
 
 class BM25Index:
@@ -36,8 +39,13 @@ class BM25Index:
     the newest it holds, ids in the collection's deletion log) and updates itself in
     proportion. It rebuilds from every record only when it cannot tell what changed: a new
     index, a collection made again, more deletions than the log keeps, or writes by
-    another library (the count then disagrees: checked before each search of a collection
-    another library built, and after each catch-up).
+    another library (the count then disagrees: checked after each catch-up, and for a
+    collection that records no crossrank model, whose writers may not change the version,
+    at most once every ``recheck`` seconds: Chroma counts by a scan, 23 ms at 100k).
+
+    So another library's writes reach keyword search within ``recheck`` seconds (dense
+    search sees them at once). One that replaces records in place (same ids, same count)
+    changes neither version nor count: call :meth:`rebuild` after it.
 
     With a ``folder`` the index is saved there (beside an embedded store), opened without
     rebuilding, and shared by every process using that folder: one updates it at a time
@@ -49,6 +57,8 @@ class BM25Index:
         collection: The collection whose chunks are searched.
         folder: Where to keep the index; None keeps it in memory (built at first search).
         language: Stemmer language (Snowball's names, e.g. "french"), or None for none.
+        recheck: Seconds between count checks of a collection that records no crossrank
+            model (0: before every search).
 
     Example:
         >>> BM25Index(collection).search("ValueError", 10)
@@ -62,12 +72,15 @@ class BM25Index:
         folder: Path | None = None,
         *,
         language: str | None = "english",
+        recheck: float = RECHECK_S,
     ) -> None:
         import tantivy
 
         self.collection = collection
         self.folder = folder
         self.language = language
+        self.recheck = recheck
+        self._counted = -math.inf  # when the count last agreed (time.monotonic())
         builder = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(WORDS))
         builder = builder.filter(tantivy.Filter.lowercase()).filter(
             tantivy.Filter.stopword("english")
@@ -163,6 +176,7 @@ class BM25Index:
                 if not self._in_step(index.searcher(), version):
                     self._catch_up(index)
                     index.reload()
+                    self._counted = time.monotonic()  # it read every record, or counted
         except (OSError, ValueError) as error:
             if self.folder is None:
                 raise
@@ -180,10 +194,21 @@ class BM25Index:
             self.language,
         ):
             return False
-        # Writes through crossrank change the version; a collection another library built
-        # has none, so its count tells (Chroma counts by a scan: 23 ms at 100k, not per
-        # query where the version suffices).
-        return version is not None or searcher.num_docs - 1 == self.collection.count()
+        # Writes through crossrank change the version; another library's writes do not, so
+        # on a collection others may write to the count tells, checked now and then.
+        if not self.collection.foreign or time.monotonic() - self._counted < self.recheck:
+            return True
+        if searcher.num_docs - 1 != self.collection.count():
+            return False
+        self._counted = time.monotonic()
+        return True
+
+    def rebuild(self) -> None:
+        """Read every record again: after another library replaced records in place."""
+        with self._lock, self._exclusive():
+            index = self._open()
+            self._rebuild(index, self.collection.version())
+            index.reload()
 
     def _state(self, searcher: Any) -> dict[str, Any]:
         from tantivy import Query

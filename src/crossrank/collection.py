@@ -92,6 +92,8 @@ class Collection:
         self.client = client or _make_client(connection)  # a bad path or server fails here
         self._handle: Any = None
         self.space = "cosine"  # the collection's distance, once opened
+        self.foreign = False  # once opened: it records no crossrank model (another library
+        # built it, or a framework's index brought the vectors), so others may write to it
 
     @property
     def name(self) -> str:
@@ -157,6 +159,7 @@ class Collection:
         found = handle.metadata or {}
         configuration = getattr(handle, "configuration", None) or {}
         self.space = (configuration.get("hnsw") or {}).get("space") or found.get("hnsw:space", "l2")
+        self.foreign = MODEL_KEY not in found
         if not self.encoder.model_name:
             return  # no model to check against: Chroma refuses vectors of another dimension
         if MODEL_KEY not in found:

@@ -3,11 +3,14 @@ saved and reopened (other processes and kill -9: tests/integration/test_bm25_pro
 
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from crossrank import Encoder, Store
+from crossrank import bm25 as bm25_module
 from crossrank import collection as collection_module
+from crossrank.collection import Collection
 
 
 def _texts(store: Store, query: str) -> list[str]:
@@ -69,9 +72,10 @@ def test_writes_by_another_library_are_found(tmp_path: Path, tiny_encoder_path: 
     vector = [0.1] * encoder.dimension
     raw.add(ids=["x"], documents=["Capybaras bathe."], embeddings=[vector])
     theirs = Store(tmp_path / "db", "theirs", encoder)  # a collection langchain-chroma built
+    theirs.bm25.recheck = 0  # its count checked before each search (the default: below)
     assert _texts(theirs, "capybaras") == ["Capybaras bathe."]
     raw.add(ids=["y"], documents=["Capybaras swim."], embeddings=[vector])
-    assert len(_texts(theirs, "capybaras")) == 2  # its count is checked before each search
+    assert len(_texts(theirs, "capybaras")) == 2
 
     ours.client.get_collection("bm25").add(
         ids=["z"], documents=["Okapis hide."], embeddings=[vector]
@@ -79,6 +83,42 @@ def test_writes_by_another_library_are_found(tmp_path: Path, tiny_encoder_path: 
     ours.add_texts(["Tapirs wade."])  # crossrank's next write: the count then disagrees
     assert _texts(ours, "okapis") == ["Okapis hide."] and _texts(ours, "tapirs") == ["Tapirs wade."]
     assert bm25_spy["rebuilds"] == [1, 1, 1, 1]
+
+
+def test_a_collection_others_write_is_counted_at_most_every_recheck_seconds(
+    tmp_path: Path, tiny_encoder_path: str, monkeypatch, bm25_spy
+):
+    now = [1000.0]
+    monkeypatch.setattr(bm25_module, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    counts = []
+    count = Collection.count
+    monkeypatch.setattr(Collection, "count", lambda self: counts.append(1) or count(self))
+    encoder = Encoder(tiny_encoder_path, device="cpu")
+    theirs = Store(tmp_path / "db", "theirs", encoder)
+    raw = theirs.client.create_collection("theirs", embedding_function=None)  # not crossrank
+    vector = [0.1] * encoder.dimension
+    raw.add(ids=["x"], documents=["Capybaras bathe."], embeddings=[vector])
+    assert _texts(theirs, "capybaras") == ["Capybaras bathe."]
+    counts.clear()
+    for _ in range(10):
+        _texts(theirs, "capybaras")
+    assert len(counts) == 0  # the search after the build counted; these ten did not
+
+    raw.add(ids=["y"], documents=["Capybaras swim."], embeddings=[vector])
+    assert len(_texts(theirs, "capybaras")) == 1  # stale, within the bound
+    now[0] += bm25_module.RECHECK_S - 0.1
+    assert len(_texts(theirs, "capybaras")) == 1
+    now[0] += 0.2  # the bound has passed: the count disagrees, and the index catches up
+    assert len(_texts(theirs, "capybaras")) == 2 and len(counts) >= 1
+
+    # A replacement in place changes neither version nor count: unseen until a rebuild.
+    raw.update(ids=["x"], documents=["Okapis hide."], embeddings=[vector])
+    now[0] += 60
+    assert _texts(theirs, "okapis") == [] and len(_texts(theirs, "capybaras")) == 2
+    theirs.bm25.rebuild()
+    assert _texts(theirs, "okapis") == ["Okapis hide."] and _texts(theirs, "capybaras") == [
+        "Capybaras swim."
+    ]
 
 
 def test_a_long_deletion_log_or_a_damaged_index_means_a_rebuild(
