@@ -112,18 +112,52 @@ def indexed_store(memory_store, sample_corpus: Path):
     return memory_store
 
 
+def _cli_result(args: tuple[str, ...], code: int, out: str, err: str):
+    return subprocess.CompletedProcess(["crossrank", *args], code, out, err)
+
+
 @pytest.fixture
 def crossrank() -> Callable[..., subprocess.CompletedProcess]:
-    """Runs the ``crossrank`` CLI in a subprocess: ``crossrank("ask", "...", env={...})``."""
+    """Runs the ``crossrank`` CLI in this process: ``crossrank("ask", "...", env={...})``.
+
+    The same command, exit status and output as the console script, without a cold start
+    per call (models load once per test session). What only a new process shows (logging
+    set up from scratch, variables read at import) goes through ``crossrank_process``.
+    """
+    import logging
+
+    from click.testing import CliRunner
+
+    from crossrank.cli import cli
 
     def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run(
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
+        try:
+            done = CliRunner().invoke(
+                cli, list(args), env=env, prog_name="crossrank", catch_exceptions=False
+            )
+        finally:  # the CLI sets up logging for its own process
+            root.handlers[:] = handlers
+            root.setLevel(level)
+        return _cli_result(args, done.exit_code, done.stdout, done.stderr)
+
+    return run
+
+
+@pytest.fixture
+def crossrank_process() -> Callable[..., subprocess.CompletedProcess]:
+    """Runs the ``crossrank`` CLI in a new process: ``crossrank_process("ask", "...")``."""
+
+    def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        done = subprocess.run(
             [sys.executable, "-m", "crossrank.cli", *args],
             capture_output=True,
             text=True,
             env={**os.environ, **(env or {})},
             timeout=300,
         )
+        return _cli_result(args, done.returncode, done.stdout, done.stderr)
 
     return run
 

@@ -18,12 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from query_latency import QUESTIONS
-
 from crossrank import Encoder, Pipeline, Store
 from crossrank import evaluate as ev
 from crossrank.bm25 import BM25Index
 from crossrank.hit import Hit
+
+from query_latency import QUESTIONS
 
 STOPWORDS = frozenset(
     "a an and are as at be but by for if in into is it no not of on or such that the their "

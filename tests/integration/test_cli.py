@@ -1,5 +1,4 @@
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -122,8 +121,10 @@ def test_no_rerank_and_table_output(crossrank, indexed: list[str]):
     assert [hit["rerank_score"] for hit in payload["hits"]] == [None, None]
 
 
-def test_unavailable_reranker_says_so_in_one_line(crossrank, indexed: list[str]):
-    done = crossrank("ask", "What does assert do?", *indexed, "--json", env={"HF_HUB_OFFLINE": "1"})
+def test_unavailable_reranker_says_so_in_one_line(crossrank_process, indexed: list[str]):
+    done = crossrank_process(
+        "ask", "What does assert do?", *indexed, "--json", env={"HF_HUB_OFFLINE": "1"}
+    )
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("crossrank:")]
     assert len(lines) == 1 and "CROSSRANK_RERANKER" in lines[0]
@@ -144,11 +145,13 @@ def test_clear_errors(crossrank, tmp_path: Path, tiny_encoder_path: str):
     assert "collection name 'bad name!!' is not valid" in named.stderr
 
 
-def test_only_crossranks_own_messages_unless_verbose(crossrank, indexed: list[str]):
-    quiet = crossrank("ask", "loops", *indexed, "--no-rerank")
+def test_only_crossranks_own_messages_unless_verbose(crossrank_process, indexed: list[str]):
+    quiet = crossrank_process("ask", "loops", *indexed, "--no-rerank")
     assert quiet.returncode == 0, quiet.stderr
     assert "INFO" not in quiet.stderr and "DEBUG" not in quiet.stderr
-    loud = crossrank("--verbose", "ask", "loops", *indexed, "--no-rerank", "--retrieval", "bm25")
+    loud = crossrank_process(
+        "--verbose", "ask", "loops", *indexed, "--no-rerank", "--retrieval", "bm25"
+    )
     assert loud.returncode == 0 and "INFO crossrank._models: loading model" in loud.stderr
 
 
@@ -173,37 +176,22 @@ def test_quickstart_example_runs(tmp_path: Path, sample_corpus: Path, tiny_reran
     assert done.stdout.count("rerank=0.") == 5
 
 
-@pytest.mark.slow
 def test_cli_eval_json_and_plot(
-    beir: Path, tmp_path: Path, tiny_encoder_path: str, tiny_reranker_path: str
+    crossrank,
+    beir: Path,
+    tmp_path: Path,
+    tiny_encoder_path: str,
+    tiny_reranker_path: str,
+    monkeypatch,
 ):
     chart = tmp_path / "chart.png"
     work = tmp_path / "work"
     work.mkdir()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "crossrank.cli",
-            "eval",
-            "--dataset",
-            str(beir),
-            "--model",
-            tiny_encoder_path,
-            "--reranker",
-            tiny_reranker_path,
-            "--k",
-            "4",
-            "--json",
-            "--plot",
-            str(chart),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ},
-        cwd=work,
-    )
+    monkeypatch.chdir(work)
+    done = crossrank(
+        "eval", "--dataset", str(beir), "--model", tiny_encoder_path,
+        "--reranker", tiny_reranker_path, "--k", "4", "--json", "--plot", str(chart),
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     payload = json.loads(done.stdout)
     modes = {"dense", "bm25", "hybrid"}

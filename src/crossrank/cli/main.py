@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
+from typing import Any
 
 import click
 
@@ -16,7 +16,18 @@ from .serve import serve
 from .train import train
 
 
-@click.group()
+class _Group(click.Group):
+    """A crossrank error ends the command with one line and exit status 2, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CrossRankError as error:
+            click.echo(f"crossrank: error: {error}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Group)
 @click.version_option(package_name="crossrank")
 @click.option("--verbose", is_flag=True, help="Show the libraries' log messages too.")
 def cli(verbose: bool) -> None:
@@ -48,8 +59,4 @@ def main() -> None:
     """Entry point of the ``crossrank`` console script."""
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
-        cli.main(standalone_mode=True)
-    except CrossRankError as error:
-        click.echo(f"crossrank: error: {error}", err=True)
-        sys.exit(2)
+    cli.main(standalone_mode=True)
