@@ -35,13 +35,17 @@ lint: install
 
 # Both tiers: fast unit tests (tiny models, in-memory Chroma; seconds), then integration
 # tests (real MiniLM, a Chroma server, subprocesses, training, benchmark smoke runs).
-test: lint test-unit test-integration
+# `make test` runs them together on two pytest workers (pytest-xdist), the longest first.
+PYTEST := $(BIN)/python -m pytest -ra
+UNIT := tests/unit integrations/llama-index/tests integrations/langchain/tests
+test: lint
+	$(PYTEST) -n 2 --dist worksteal tests/integration $(UNIT)
 
 test-unit: install
-	$(BIN)/python -m pytest -ra tests/unit integrations/llama-index/tests integrations/langchain/tests
+	$(PYTEST) $(UNIT)
 
 test-integration: install
-	$(BIN)/python -m pytest -ra tests/integration
+	$(PYTEST) -n 2 --dist worksteal tests/integration
 
 # Figures and ratios against the frameworks' own rerankers and indexers (minutes on 2 cores).
 # infinity-emb, the serving benchmark's peer, pins its own transformers: its own venv.

@@ -21,7 +21,11 @@ def benchmark_cross_encoder() -> str:
 
     No trained cross-encoder can be downloaded here; this one costs exactly what
     cross-encoder/ms-marco-MiniLM-L-6-v2 costs (same architecture, max length 512).
+    The test suite's smoke runs name a tiny one in ``CROSSRANK_BENCH_RERANKER`` instead:
+    they check that a script runs and prints its figures, not the figures.
     """
+    if os.environ.get("CROSSRANK_BENCH_RERANKER"):
+        return os.environ["CROSSRANK_BENCH_RERANKER"]
     path = CACHE / "minilm-l6-cross-encoder"
     if not (path / "config.json").exists():
         import torch

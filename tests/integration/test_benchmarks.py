@@ -8,7 +8,13 @@ import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.bench]
+
+
+@pytest.fixture(autouse=True)
+def tiny_benchmark_reranker(monkeypatch, tiny_reranker_path: str) -> None:
+    """The scripts' MiniLM-sized cross-encoder, made tiny: these runs check the scripts."""
+    monkeypatch.setenv("CROSSRANK_BENCH_RERANKER", tiny_reranker_path)
 
 
 def run(script: str, *args: str) -> str:

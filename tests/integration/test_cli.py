@@ -55,22 +55,22 @@ def test_ask_context_prints_cited_passages_within_the_budget(
     from crossrank.context import approximate_tokens
 
     common = ["What does assert do?", *indexed, "--k", "10", "--reranker", tiny_reranker_path]
-    done = crossrank("ask", *common, "--context", "200", "--expand", "1")
+    done = crossrank("ask", *common, "--context", "400", "--expand", "1")
     assert done.returncode == 0, done.stderr
     text = done.stdout.rstrip("\n")
     assert text.startswith("[1] ") and "\n\n[2] " in text
-    assert approximate_tokens(text) <= 200
-    done = crossrank("ask", *common, "--context", "200", "--expand", "1", "--json")
+    assert approximate_tokens(text) <= 400
+    done = crossrank("ask", *common, "--context", "400", "--expand", "1", "--json")
     payload = json.loads(done.stdout)
     context = payload["context"]
-    assert context["text"] == text and context["tokens"] <= 200 == context["budget"]
+    assert context["text"] == text and context["tokens"] <= 400 == context["budget"]
     assert len(payload["hits"]) == 10  # with --context, all K hits are offered to it
     labels = [passage["label"] for passage in context["passages"]]
     assert labels == list(range(1, len(labels) + 1))
     for passage in context["passages"]:
         assert f"[{passage['label']}] {passage['citation']}\n{passage['text']}" in text
         assert Path(passage["source"]).suffix == ".txt"
-    done = crossrank("ask", *common, "--context", "200", "--tokenizer", "./no/such/tokenizer")
+    done = crossrank("ask", *common, "--context", "400", "--tokenizer", "./no/such/tokenizer")
     assert done.returncode == 2 and "tokenizer" in done.stderr
 
 
