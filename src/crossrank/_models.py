@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlparse
 
+from . import tracing
 from .errors import ModelNotFoundError
 from .settings import DEFAULT_ENCODER, check_precision
 
@@ -172,7 +173,8 @@ def shared(key: tuple[Any, ...], load: Callable[[], T]) -> T:
     with _lock:
         if key not in _cache:
             logger.info("loading model %s", key)
-            model = load()
+            with tracing.span("load_model", tracing.CHAIN, {"crossrank.model": str(key)}):
+                model = load()
             _cache[key] = model
             _model_locks[id(model)] = threading.RLock()
         return _cache[key]  # type: ignore[no-any-return]

@@ -14,6 +14,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+from . import tracing
 from .collection import WRITTEN_KEY, Collection
 from .hit import Hit
 from .metadata import record_text
@@ -109,6 +110,19 @@ class BM25Index:
         ``where``/``where_document`` are Chroma filters, applied by Chroma itself.
         """
         check_search(query, k)
+        with tracing.span(self.name, tracing.RETRIEVER, tracing.retrieval(k)) as current:
+            current.input(query)
+            hits = self._search(query, k, where, where_document)
+            current.documents(tracing.RETRIEVAL_DOCUMENTS, hits)
+        return hits
+
+    def _search(
+        self,
+        query: str,
+        k: int,
+        where: Mapping[str, Any] | None,
+        where_document: Mapping[str, Any] | None,
+    ) -> list[Hit]:
         with self._lock:
             searcher = self._current()
         if searcher is None:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from . import _models
+from . import _models, tracing
 from ._extras import require
 from .hit import CHUNK_INDEX, END_CHAR, PAGE, SECTION, SOURCE, START_CHAR, Hit
 from .settings import ContextSettings
@@ -298,30 +298,54 @@ class ContextBuilder:
         """The context for ``hits``, given best first."""
         settings = self.settings
         hits = list(hits)
-        best = max((hit.score for hit in hits if hit.score is not None), default=None)
-        if settings.relative_cut is not None and best is not None:
-            cut = settings.relative_cut * best
-            hits = [hit for hit in hits if hit.score is None or hit.score >= cut]
-        pieces: list[_Piece] = []
-        seen: set[str] = set()
-        for rank, hit in enumerate(hits):
-            if hit.id in seen:
-                continue
-            seen.add(hit.id)
-            if self._add(pieces, hit, rank) and settings.expand:
-                seen.update(self._expand(pieces, hit, rank))
-        return self._context(pieces)
+        attributes = {
+            "crossrank.context.budget": settings.budget,
+            "crossrank.context.hits": len(hits),
+        }
+        with tracing.span("context", tracing.CHAIN, attributes) as current:
+            # Why hits were left out: a duplicate id, under the relative cut, nothing new
+            # in them (covered or near-duplicate text), or over the budget.
+            dropped = dict.fromkeys(("duplicate", "relative_cut", "overlap", "budget"), 0)
+            best = max((hit.score for hit in hits if hit.score is not None), default=None)
+            if settings.relative_cut is not None and best is not None:
+                cut = settings.relative_cut * best
+                kept = [hit for hit in hits if hit.score is None or hit.score >= cut]
+                dropped["relative_cut"] = len(hits) - len(kept)
+                hits = kept
+            pieces: list[_Piece] = []
+            seen: set[str] = set()
+            for rank, hit in enumerate(hits):
+                if hit.id in seen:
+                    dropped["duplicate"] += 1
+                    continue
+                seen.add(hit.id)
+                outcome = self._add(pieces, hit, rank)
+                if outcome != "added":
+                    dropped[outcome] += 1
+                elif settings.expand:
+                    seen.update(self._expand(pieces, hit, rank))
+            context = self._context(pieces)
+            current.set(
+                {
+                    "crossrank.context.tokens": context.tokens,
+                    "crossrank.context.passages": len(context.passages),
+                    **{f"crossrank.context.dropped.{why}": n for why, n in dropped.items()},
+                }
+            )
+            current.output(context.text)
+        return context
 
-    def _add(self, pieces: list[_Piece], hit: Hit, rank: int) -> bool:
-        """Add ``hit`` (or else its evidence) if it fits; False if it added nothing."""
+    def _add(self, pieces: list[_Piece], hit: Hit, rank: int) -> str:
+        """Add ``hit`` (or else its evidence) if it fits: "added", else "overlap" (it holds
+        nothing new) or "budget" (it does not fit)."""
         for candidate in self._candidates(hit):
             placed = self._place(pieces, _new_piece(candidate, rank))
             if placed is None:
-                return False  # nothing new in it
+                return "overlap"
             if self._fits(placed):
                 pieces[:] = placed
-                return True
-        return False
+                return "added"
+        return "budget"
 
     def _candidates(self, hit: Hit) -> list[Hit]:
         """The hit, then (if narrower) its evidence window alone."""
@@ -402,7 +426,7 @@ class ContextBuilder:
             if side in stopped:
                 continue
             neighbour = by_index.get(position)
-            if neighbour is not None and self._add(pieces, neighbour, rank):
+            if neighbour is not None and self._add(pieces, neighbour, rank) == "added":
                 added.append(neighbour.id)
             elif neighbour is None or neighbour.id not in {i for p in pieces for i in p.ids}:
                 stopped.add(side)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from . import fusion
+from . import fusion, tracing
 from .hit import Hit
 from .reranker import Reranker
 from .retrievers import Retriever
@@ -70,12 +71,23 @@ class Pipeline:
         """
         top_n = self.top_n if top_n is None else top_n
         check_cutoffs(top_n, None)
-        hits = self.retrieve(
-            query, max(self.settings.fetch_k, top_n), where=where, where_document=where_document
-        )
-        if self.reranker is None:
-            return hits[:top_n]
-        return self.reranker.rerank(query, hits, top_n=top_n, threshold=self.threshold)
+        settings = {
+            "crossrank.retrieval": self.settings.retrieval,
+            "crossrank.fetch_k": self.settings.fetch_k,
+            "crossrank.top_n": top_n,
+            "crossrank.reranker": self.reranker.model_name if self.reranker else None,
+        }
+        with tracing.span("search", tracing.CHAIN, settings) as current:
+            current.input(query)
+            hits = self.retrieve(
+                query, max(self.settings.fetch_k, top_n), where=where, where_document=where_document
+            )
+            if self.reranker is None:
+                hits = hits[:top_n]
+            else:
+                hits = self.reranker.rerank(query, hits, top_n=top_n, threshold=self.threshold)
+            current.output([{"id": hit.id, "score": hit.score} for hit in hits])
+        return hits
 
     def retrieve(
         self,
@@ -94,8 +106,11 @@ class Pipeline:
         else:
             hits = self.retrievers[settings.retrieval].search(query, depth, **filters)
         if settings.mmr is not None and len(hits) > k:
-            vectors = self.store.embeddings([hit.id for hit in hits])
-            hits = [hits[i] for i in fusion.mmr(self._relevance(hits), vectors, k, settings.mmr)]
+            with tracing.span("mmr", tracing.CHAIN, {"crossrank.mmr.lambda": settings.mmr}) as step:
+                vectors = self.store.embeddings([hit.id for hit in hits])
+                chosen = fusion.mmr(self._relevance(hits), vectors, k, settings.mmr)
+                hits = [hits[i] for i in chosen]
+                step.documents(tracing.RETRIEVAL_DOCUMENTS, hits)
         return hits[:k]
 
     def _relevance(self, hits: list[Hit]) -> np.ndarray:
@@ -107,6 +122,18 @@ class Pipeline:
         return (scores - low) / (high - low) if high > low else np.ones_like(scores)
 
     def _hybrid(self, query: str, k: int, filters: dict[str, Any]) -> list[Hit]:
+        attributes = {
+            **tracing.retrieval(k),
+            "crossrank.fusion": self.settings.fusion,
+            "crossrank.weights": json.dumps(self.settings.weights),
+        }
+        with tracing.span("hybrid", tracing.RETRIEVER, attributes) as current:
+            current.input(query)
+            hits = self._fused(query, k, filters)
+            current.documents(tracing.RETRIEVAL_DOCUMENTS, hits)
+        return hits
+
+    def _fused(self, query: str, k: int, filters: dict[str, Any]) -> list[Hit]:
         found = {name: each.search(query, k, **filters) for name, each in self.retrievers.items()}
         weights = self.settings.weights
         if self.settings.fusion == "rrf":

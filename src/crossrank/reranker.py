@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import _models, fusion
+from . import _models, fusion, tracing
 from ._spans import token_spans
 from .hit import Hit
 from .settings import (
@@ -202,6 +202,9 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
             for i, row in zip(batch, np.asarray(scores, dtype=np.float64), strict=True):
                 logits[i] = row
         probabilities = _calibrate(np.stack(logits))
+        tracing.current().set(
+            {"crossrank.reranker.pairs": len(pairs), "crossrank.reranker.texts": first}
+        )
         best: list[Scored] = [(-1.0, None)] * first
         for owner, probability, span in zip(owners, probabilities, spans, strict=True):
             if probability > best[owner][0]:  # the first best window wins a tie
@@ -262,21 +265,41 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
         each returned hit keeps its ``retrieval_score`` beside the new ``rerank_score``, and
         its ``evidence`` is the span of its text that won (see :meth:`score_spans`).
         """
-        ranked = self._ranked(query, [hit.text for hit in hits], top_n=top_n, threshold=threshold)
+        texts = [hit.text for hit in hits]
+        ranked = self._ranked(query, texts, top_n=top_n, threshold=threshold, hits=hits)
         return [replace(hits[i], rerank_score=score, evidence=span) for i, (score, span) in ranked]
 
     def _ranked(
-        self, query: str, texts: Sequence[str], *, top_n: int | None, threshold: float | None
+        self,
+        query: str,
+        texts: Sequence[str],
+        *,
+        top_n: int | None,
+        threshold: float | None,
+        hits: Sequence[Hit] | None = None,
     ) -> list[tuple[int, Scored]]:
-        """:meth:`rank`, each score with its evidence span."""
+        """:meth:`rank`, each score with its evidence span (``hits``: the texts' hits)."""
         check_cutoffs(top_n, threshold)
-        (scored,) = self.score_spans([(query, texts)])
-        ranked = select(
-            [score for score, _ in scored],
-            top_n=top_n,
-            threshold=threshold,
-            retrieval_weight=self.retrieval_weight,
-        )
+        attributes = {
+            tracing.RERANKER_MODEL_NAME: self.model_name,
+            tracing.RERANKER_TOP_K: top_n,
+            "crossrank.reranker.threshold": threshold,
+            "crossrank.reranker.retrieval_weight": self.retrieval_weight or None,
+        }
+        with tracing.span("rerank", tracing.RERANKER, attributes) as current:
+            if current.recording and tracing.shows_inputs():
+                current.set({tracing.RERANKER_QUERY: query})
+            current.documents(tracing.RERANKER_INPUT_DOCUMENTS, hits or texts)
+            (scored,) = self.score_spans([(query, texts)])
+            ranked = select(
+                [score for score, _ in scored],
+                top_n=top_n,
+                threshold=threshold,
+                retrieval_weight=self.retrieval_weight,
+            )
+            chosen = [hits[i] if hits else texts[i] for i, _ in ranked]
+            scores = [scored[i][0] for i, _ in ranked]
+            current.documents(tracing.RERANKER_OUTPUT_DOCUMENTS, chosen, scores)
         return [(i, scored[i]) for i, _ in ranked]
 
 

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from . import tracing
 from .collection import Collection
 from .errors import CollectionMismatchError
 from .hit import Hit
@@ -60,8 +61,17 @@ class DenseRetriever:
     ) -> list[Hit]:
         """The ``k`` chunks most similar to ``query``, best first (cosine similarity)."""
         check_search(query, k)
-        vector = self.collection.encoder.embed_query(query)
-        return self._nearest(vector, k, where, where_document)
+        encoder = self.collection.encoder
+        with tracing.span(self.name, tracing.RETRIEVER, tracing.retrieval(k)) as current:
+            current.input(query)
+            with tracing.span(
+                "embed_query", tracing.EMBEDDING, {tracing.EMBEDDING_MODEL_NAME: encoder.model_name}
+            ) as embedding:
+                embedding.input(query)
+                vector = encoder.embed_query(query)
+            hits = self._nearest(vector, k, where, where_document)
+            current.documents(tracing.RETRIEVAL_DOCUMENTS, hits)
+        return hits
 
     def search_by_vector(
         self,
@@ -81,7 +91,10 @@ class DenseRetriever:
                 f"query vector of dimension {len(query)}; {encoder.model_name!r} "
                 f"makes dimension {encoder.dimension}"
             )
-        return self._nearest(query, k, where, where_document)
+        with tracing.span(self.name, tracing.RETRIEVER, tracing.retrieval(k)) as current:
+            hits = self._nearest(query, k, where, where_document)
+            current.documents(tracing.RETRIEVAL_DOCUMENTS, hits)
+        return hits
 
     def _nearest(
         self,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 
-from . import fusion
+from . import fusion, tracing
 from .bm25 import BM25Index
 from .collection import Collection
 from .encoder import Embedder, Encoder, FunctionEncoder
@@ -108,13 +109,16 @@ class Store:
         progress: bool = False,
     ) -> IndexReport:
         """Index files and folders; see :meth:`crossrank.indexer.Indexer.index`."""
-        return self.indexer.index(
-            paths,
-            chunk_size=chunk_size,
-            chunk_overlap=chunk_overlap,
-            max_file_mb=max_file_mb,
-            progress=progress,
-        )
+        with tracing.span("index", tracing.CHAIN) as current:
+            report = self.indexer.index(
+                paths,
+                chunk_size=chunk_size,
+                chunk_overlap=chunk_overlap,
+                max_file_mb=max_file_mb,
+                progress=progress,
+            )
+            current.set({f"crossrank.index.{name}": n for name, n in asdict(report).items()})
+        return report
 
     def add_texts(
         self,
@@ -151,7 +155,10 @@ class Store:
             return []
         if len(set(filled)) != len(filled):
             raise ValueError("ids must be unique within one call")
-        self.collection.upsert(filled, list(texts), [m or {} for m in metadatas], embeddings)
+        attributes = {"crossrank.add_texts.texts": len(texts), "crossrank.add_texts.embedded":
+                      0 if embeddings is not None else len(texts)}  # fmt: skip
+        with tracing.span("add_texts", tracing.CHAIN, attributes):
+            self.collection.upsert(filled, list(texts), [m or {} for m in metadatas], embeddings)
         return filled
 
     def delete(self, ids: Sequence[str]) -> None:
