@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from . import tracing
 from .errors import ServerError
 from .hit import Hit
 from .settings import RetrievalSettings, check_cutoffs, check_query, check_server_url
@@ -98,8 +99,14 @@ class Client:
         return list(self._call("POST", "/v1/index", payload)["ids"])
 
     def _call(self, method: str, path: str, payload: Any = None) -> Any:
-        try:
-            response = self._http.request(method, path, json=payload)
+        attributes = {"http.request.method": method, "url.full": self.url + path}
+        with tracing.span("client", tracing.CHAIN, attributes):
+            return self._answer(method, path, payload)
+
+    def _answer(self, method: str, path: str, payload: Any) -> Any:
+        try:  # the W3C traceparent lets the server continue this trace
+            headers = tracing.inject({})
+            response = self._http.request(method, path, json=payload, headers=headers)
         except httpx.HTTPError as error:
             raise ServerError(
                 f"cannot reach the crossrank server {self.url} ({type(error).__name__}: "

@@ -19,9 +19,12 @@ leaves out every text (queries, documents, outputs), keeping ids, scores and cou
 from __future__ import annotations
 
 import json
+import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 from importlib import metadata as _metadata
 from typing import Any
@@ -45,7 +48,13 @@ DOCUMENT_CONTENT, DOCUMENT_METADATA = "document.content", "document.metadata"
 # OTel GenAI's retrieval operation (no rerank operation exists there yet).
 GEN_AI_OPERATION, GEN_AI_TOP_K = "gen_ai.operation.name", "gen_ai.retrieval.top_k"
 
+logger = logging.getLogger(__name__)
 _TRUE = {"1", "true", "yes", "on"}
+# Where this context's stage durations go (a server's per-stage histogram), if anywhere.
+_current: ContextVar[Span | None] = ContextVar("crossrank_span", default=None)
+_stage_sink: ContextVar[Callable[[str, float], None] | None] = ContextVar(
+    "crossrank_stage_sink", default=None
+)
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -67,32 +76,44 @@ def _tracer() -> Any:
 
 
 class Span:
-    """The current stage's span: attributes added only when it records."""
+    """The current stage's span: what the stage adds, kept only when the span records.
+
+    Attributes are written when the span ends, documents first: an SDK keeps 128
+    attributes a span by default (``OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT``) and drops the oldest
+    beyond, so a span of many documents loses documents, never its kind, query or counts.
+    """
 
     def __init__(self, span: Any = None) -> None:
         self._span = span
         self.recording = span is not None and span.is_recording()
+        self._documents: dict[str, Any] = {}
+        self._scalars: dict[str, Any] = {}
 
     def set(self, attributes: Mapping[str, Any]) -> None:
         """Attributes by their full names (``{"reranker.top_k": 5}``); None values dropped."""
         if self.recording:
-            self._span.set_attributes(_kept(attributes))
+            self._scalars.update(_kept(attributes))
 
     def input(self, text: str) -> None:
         if self.recording and shows_inputs():
-            self._span.set_attribute(INPUT_VALUE, text)
+            self._scalars[INPUT_VALUE] = text
 
     def output(self, value: Any) -> None:
         if self.recording and _shows("OPENINFERENCE_HIDE_OUTPUTS"):
             text = value if isinstance(value, str) else json.dumps(value, default=str)
-            self._span.set_attribute(OUTPUT_VALUE, text)
+            self._scalars[OUTPUT_VALUE] = text
 
     def documents(
         self, key: str, hits: Sequence[Any], scores: Sequence[float | None] | None = None
     ) -> None:
         """``key.N.document.{id,score,content,metadata}`` for each hit (or text), in order."""
         if self.recording:
-            self._span.set_attributes(documents(key, hits, scores))
+            self._documents.update(documents(key, hits, scores))
+
+    def _write(self) -> None:
+        if self.recording:
+            self._span.set_attributes(self._documents)
+            self._span.set_attributes(self._scalars)
 
 
 def retrieval(k: int) -> dict[str, Any]:
@@ -137,30 +158,45 @@ def documents(
 
 
 @contextmanager
-def span(name: str, kind: str = CHAIN, attributes: Mapping[str, Any] = {}) -> Iterator[Span]:
+def span(name: str, kind: str = CHAIN, attributes: Mapping[str, Any] = {}) -> Iterator[Span]:  # noqa: B006 (read only)
     """A span named ``crossrank.<name>`` of OpenInference ``kind``, current inside the block.
 
     An exception escaping the block is recorded on the span (status ERROR) and re-raised.
     """
+    sink, started = _stage_sink.get(), time.perf_counter()
     tracer = _tracer()
-    if tracer is None:
-        yield Span()
-        return
-    with tracer.start_as_current_span(f"crossrank.{name}") as current:
-        wrapped = Span(current)
-        if wrapped.recording:
-            current.set_attribute(SPAN_KIND, kind)
-            current.set_attributes(_kept(attributes))
-        yield wrapped
+    try:
+        if tracer is None:
+            yield Span()
+            return
+        with tracer.start_as_current_span(f"crossrank.{name}") as current:
+            wrapped = Span(current)
+            wrapped.set({SPAN_KIND: kind, **attributes})
+            token = _current.set(wrapped)
+            try:
+                yield wrapped
+            finally:
+                _current.reset(token)
+                wrapped._write()
+    finally:
+        if sink is not None:
+            sink(name, time.perf_counter() - started)
+
+
+@contextmanager
+def stage_timings(sink: Callable[[str, float], None]) -> Iterator[None]:
+    """Within the block (and what it runs in other threads with its context), each stage's
+    name and seconds go to ``sink`` as its span ends, whether or not spans record."""
+    token = _stage_sink.set(sink)
+    try:
+        yield
+    finally:
+        _stage_sink.reset(token)
 
 
 def current() -> Span:
-    """The span current in this context (for a stage to add to its caller's span)."""
-    try:
-        from opentelemetry import trace
-    except ImportError:
-        return Span()
-    return Span(trace.get_current_span())
+    """The innermost crossrank span open in this context (for a stage to add to it)."""
+    return _current.get() or Span()
 
 
 def inject(headers: dict[str, str]) -> dict[str, str]:
@@ -173,21 +209,75 @@ def inject(headers: dict[str, str]) -> dict[str, str]:
     return headers
 
 
-@contextmanager
-def continued(
-    headers: Mapping[str, str], name: str, attributes: Mapping[str, Any] = {}
-) -> Iterator[Span]:
-    """A server span continuing the caller's trace from its ``traceparent`` (if valid)."""
-    try:
-        from opentelemetry import propagate, trace
-    except ImportError:
-        yield Span()
-        return
-    context = propagate.extract(dict(headers))  # a malformed traceparent is ignored
-    tracer = _tracer()
-    with tracer.start_as_current_span(name, context=context, kind=trace.SpanKind.SERVER) as current:
-        wrapped = Span(current)
-        if wrapped.recording:
-            current.set_attribute(SPAN_KIND, CHAIN)
-            current.set_attributes(_kept(attributes))
-        yield wrapped
+def export_otlp(service: str) -> bool:
+    """Export spans over OTLP when the standard variables name an endpoint.
+
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` (and the
+    exporter's other ``OTEL_EXPORTER_OTLP_*`` variables, protocol ``http/protobuf`` or
+    ``grpc``) set up an SDK tracer provider with a batch exporter: spans leave in a
+    background thread, so an unreachable endpoint never fails or slows a search, and is
+    said once in crossrank's log. ``OTEL_SERVICE_NAME`` overrides ``service``. Returns whether it
+    set one up (not when no endpoint is named, or when a provider is already set).
+    """
+    if not (
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    ):
+        return False
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    if isinstance(trace.get_tracer_provider(), TracerProvider):
+        return False
+    protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
+    )
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[assignment]
+            OTLPSpanExporter,
+        )
+    resource = Resource.create(
+        {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": service}
+    )
+    # Room for a reranker span's 50-100 documents (the SDK's default keeps 128 attributes).
+    limit = None if "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT" in os.environ else 4096
+    provider = TracerProvider(resource=resource, span_limits=SpanLimits(max_span_attributes=limit))
+    provider.add_span_processor(BatchSpanProcessor(_SaysOnce(OTLPSpanExporter())))  # type: ignore[arg-type]
+    trace.set_tracer_provider(provider)
+    for name in ("opentelemetry.exporter.otlp", "opentelemetry.sdk.trace.export"):
+        logging.getLogger(name).addFilter(_quiet)  # _SaysOnce says it, once
+    return True
+
+
+def _quiet(record: logging.LogRecord) -> bool:
+    return record.levelno < logging.WARNING
+
+
+class _SaysOnce:
+    """An exporter that logs its first failure (an endpoint that is down) and no more."""
+
+    def __init__(self, exporter: Any) -> None:
+        self.exporter = exporter
+        self.said = False
+
+    def export(self, spans: Any) -> Any:
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        result = self.exporter.export(spans)
+        if result is not SpanExportResult.SUCCESS and not self.said:
+            self.said = True
+            endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
+                "OTEL_EXPORTER_OTLP_ENDPOINT"
+            )
+            logger.warning("cannot export traces to %s; searches go on without them", endpoint)
+        return result
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return bool(self.exporter.force_flush(timeout_millis))

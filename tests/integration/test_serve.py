@@ -198,6 +198,10 @@ def test_metrics_count_requests_pairs_and_latency(url):
     assert float(pairs.split()[-1]) >= len(DOCUMENTS)
     assert 'crossrank_request_seconds_bucket{endpoint="/v2/rerank",le="+Inf"}' in text
     assert "crossrank_queue_depth 0.0" in text
+    Client(url).search(QUERY)  # each stage of a search has its own latency histogram
+    text = httpx.get(f"{url}/metrics").text
+    for stage in ("search", "hybrid", "dense", "embed_query", "bm25", "rerank"):
+        assert f'crossrank_stage_seconds_count{{stage="{stage}"}}' in text
 
 
 @pytest.mark.slow

@@ -182,3 +182,16 @@ def test_without_opentelemetry_a_search_is_the_same(indexed_store):
                 assert not current.recording
     finally:
         tracing._tracer.cache_clear()
+
+
+def test_many_documents_never_cost_a_span_its_kind_or_query(
+    spans, indexed_store, tiny_reranker_path
+):
+    reranker = Reranker(tiny_reranker_path, device="cpu", precision="fp32")
+    Pipeline(indexed_store, reranker, retrieval="dense", fetch_k=40, top_n=40).search("assert")
+    rerank = spans()["rerank"]
+    assert len(rerank.attributes) == 128  # the SDK's default limit: the oldest were dropped
+    assert rerank.attributes["openinference.span.kind"] == "RERANKER"
+    assert rerank.attributes["reranker.query"] == "assert"
+    assert rerank.attributes["crossrank.reranker.pairs"] >= 40
+    assert "reranker.output_documents.39.document.id" in rerank.attributes

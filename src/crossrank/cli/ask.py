@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from .. import tracing
 from ..client import RemotePipeline
 from ..context import ContextBuilder
 from ..errors import ModelNotFoundError
@@ -124,6 +125,7 @@ def ask(
     """
     if not question.strip():
         raise click.BadParameter("the question is empty", param_hint="QUESTION")
+    tracing.export_otlp("crossrank")  # when OTEL_EXPORTER_OTLP_* name an endpoint
     if top_n is None:
         top_n = k if context_tokens else 5
     store: Store | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from .. import tracing
 from ..settings import ServerLimits
 from .options import (
     LIMITS,
@@ -91,6 +92,7 @@ def serve(
         options = (device, precision, batch_size, max_length, retrieval_weight)
         cross = new_reranker(reranker, *options).load()
     store.encoder.embed(["warm up"])
+    tracing.export_otlp("crossrank-serve")  # when OTEL_EXPORTER_OTLP_* name an endpoint
     app = server.create_app(cross, store, retrieval=settings, api_key=api_key, limits=limits)
     if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
         click.echo(f"crossrank: serving on {host} without an API key (set --api-key)", err=True)

@@ -31,6 +31,7 @@ from prometheus_client import (
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from .. import tracing
 from ..errors import StoreError
 from ..pipeline import Pipeline
 from ..reranker import Reranker, select
@@ -301,17 +302,30 @@ class _Metrics:
             "Rerank requests waiting for the model.",
             registry=self.registry,
         )
+        self.stages = Histogram(
+            "crossrank_stage_seconds",
+            "Time in each stage of a request (search, hybrid, dense, embed_query, bm25, "
+            "rerank, ...: crossrank's span names), by stage.",
+            ["stage"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
 
     async def observe(
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         start = time.perf_counter()
-        response = await call_next(request)
+        # (FastAPI's own telemetry continues the caller's trace from its traceparent.)
+        with tracing.stage_timings(self._stage):
+            response = await call_next(request)
         route = request.scope.get("route")
         endpoint = getattr(route, "path", "other")  # unknown paths share one label
         self.requests.labels(endpoint, str(response.status_code)).inc()
         self.latency.labels(endpoint).observe(time.perf_counter() - start)
         return response
+
+    def _stage(self, name: str, seconds: float) -> None:
+        self.stages.labels(name).observe(seconds)
 
 
 def _errors(app: FastAPI) -> None:
