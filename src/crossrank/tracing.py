@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import cache
 from importlib import metadata as _metadata
 from typing import Any
@@ -199,6 +200,76 @@ def current() -> Span:
     return _current.get() or Span()
 
 
+@dataclass(frozen=True)
+class Stage:
+    """One finished span of :func:`recording`: its name, time, depth and attributes."""
+
+    name: str
+    seconds: float
+    depth: int
+    attributes: Mapping[str, Any]
+
+    def ids(self) -> list[str]:
+        """The ids of the documents this stage returned (retrieved, or reranked), in order."""
+        key = RERANKER_OUTPUT_DOCUMENTS if self.name == "rerank" else RETRIEVAL_DOCUMENTS
+        found, i = [], 0
+        while f"{key}.{i}.{DOCUMENT_ID}" in self.attributes:
+            found.append(str(self.attributes[f"{key}.{i}.{DOCUMENT_ID}"]))
+            i += 1
+        return found
+
+
+@contextmanager
+def recording() -> Iterator[list[Stage]]:
+    """The crossrank stages run in the block, in tree order, once it ends (needs the SDK).
+
+    For a one-off look at a query (``crossrank ask --trace``): it records into the SDK
+    tracer provider already set, or sets one.
+
+    Example:
+        >>> with recording() as stages:
+        ...     pipeline.search("how do I leave a loop early?")
+        >>> [(s.name, s.depth) for s in stages][:2]
+        [('search', 0), ('hybrid', 1)]
+    """
+    exporter = _recorder()
+    exporter.clear()
+    stages: list[Stage] = []
+    yield stages
+    spans = [s for s in exporter.get_finished_spans() if s.name.startswith("crossrank.")]
+    exporter.clear()
+    children: dict[Any, list[Any]] = {}
+    ids = {span.context.span_id for span in spans}
+    for span in sorted(spans, key=lambda span: span.start_time or 0):
+        parent = span.parent.span_id if span.parent and span.parent.span_id in ids else None
+        children.setdefault(parent, []).append(span)
+
+    def walk(parent: Any, depth: int) -> None:
+        for span in children.get(parent, []):
+            seconds = ((span.end_time or 0) - (span.start_time or 0)) / 1e9
+            name = span.name.removeprefix("crossrank.")
+            stages.append(Stage(name, seconds, depth, dict(span.attributes or {})))
+            walk(span.context.span_id, depth + 1)
+
+    walk(None, 0)
+
+
+@cache
+def _recorder() -> Any:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = _provider("crossrank")
+        trace.set_tracer_provider(provider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
 def inject(headers: dict[str, str]) -> dict[str, str]:
     """``headers`` with the W3C ``traceparent`` (and ``tracestate``) of the current span."""
     try:
@@ -225,8 +296,7 @@ def export_otlp(service: str) -> bool:
     ):
         return False
     from opentelemetry import trace
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+    from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     if isinstance(trace.get_tracer_provider(), TracerProvider):
@@ -240,17 +310,25 @@ def export_otlp(service: str) -> bool:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[assignment]
             OTLPSpanExporter,
         )
-    resource = Resource.create(
-        {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": service}
-    )
-    # Room for a reranker span's 50-100 documents (the SDK's default keeps 128 attributes).
-    limit = None if "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT" in os.environ else 4096
-    provider = TracerProvider(resource=resource, span_limits=SpanLimits(max_span_attributes=limit))
+    provider = _provider(service)
     provider.add_span_processor(BatchSpanProcessor(_SaysOnce(OTLPSpanExporter())))  # type: ignore[arg-type]
     trace.set_tracer_provider(provider)
     for name in ("opentelemetry.exporter.otlp", "opentelemetry.sdk.trace.export"):
         logging.getLogger(name).addFilter(_quiet)  # _SaysOnce says it, once
     return True
+
+
+def _provider(service: str) -> Any:
+    """An SDK tracer provider for this process, with room for many documents a span."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+
+    resource = Resource.create(
+        {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": service}
+    )
+    # A reranker span of 50-100 documents has 200-400 attributes; the SDK keeps 128.
+    limit = None if "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT" in os.environ else 4096
+    return TracerProvider(resource=resource, span_limits=SpanLimits(max_span_attributes=limit))
 
 
 def _quiet(record: logging.LogRecord) -> bool:

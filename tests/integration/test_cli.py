@@ -74,6 +74,26 @@ def test_ask_context_prints_cited_passages_within_the_budget(
     assert done.returncode == 2 and "tokenizer" in done.stderr
 
 
+def test_ask_trace_shows_the_stages_and_each_hits_rank_at_each(
+    crossrank, indexed: list[str], tiny_reranker_path: str
+):
+    common = ["What does assert do?", *indexed, "--k", "8", "--top-n", "3"]
+    done = crossrank("ask", *common, "--reranker", tiny_reranker_path, "--trace", "--json")
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    stages = {(s["stage"], s["depth"]) for s in payload["trace"]}
+    expected = {("search", 0), ("hybrid", 1), ("dense", 2), ("embed_query", 3), ("bm25", 2)}
+    assert expected | {("rerank", 1)} <= stages
+    ids = {s["stage"]: s["ids"] for s in payload["trace"]}
+    assert ids["rerank"] == [hit["id"] for hit in payload["hits"]]
+    assert len(ids["hybrid"]) == 8 and set(ids["rerank"]) <= set(ids["hybrid"])
+    assert all(s["seconds"] > 0 for s in payload["trace"])
+    table = crossrank("ask", *common, "--no-rerank", "--trace")
+    assert table.returncode == 0, table.stderr
+    assert "rank of each hit at each stage" in table.stdout
+    assert "  dense" in table.stdout and " ms" in table.stdout
+
+
 def test_ask_with_bm25_and_hybrid_retrieval(crossrank, indexed: list[str], tiny_reranker_path: str):
     done = crossrank("ask", "lambda", *indexed, "--no-rerank", "--retrieval", "bm25", "--json")
     assert done.returncode == 0, done.stderr

@@ -7,31 +7,26 @@ import pytest
 
 from crossrank import ContextBuilder, Pipeline, Reranker, tracing
 
-_EXPORTER = None
-
 
 @pytest.fixture
-def spans():
-    """The spans finished during the test, by name (the SDK is set up once per process)."""
-    global _EXPORTER
-    from opentelemetry import trace
+def spans(monkeypatch):
+    """The spans finished during the test, by name, from an SDK provider of the test's own
+    (default limits: 128 attributes a span)."""
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    if _EXPORTER is None:
-        _EXPORTER = InMemorySpanExporter()
-        provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
-        trace.set_tracer_provider(provider)
-    _EXPORTER.clear()
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(tracing, "_tracer", lambda: provider.get_tracer("crossrank"))
 
     def finished() -> dict:
         """The spans finished since the last call, by name (the first of each name)."""
         found: dict = {}
-        for span in _EXPORTER.get_finished_spans():
+        for span in exporter.get_finished_spans():
             found.setdefault(span.name.removeprefix("crossrank."), span)
-        _EXPORTER.clear()
+        exporter.clear()
         return found
 
     return finished

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import ExitStack
 from typing import Any
 
 import click
@@ -89,6 +90,11 @@ from .options import (
     "here; the store and model options are then the server's. Its API key comes from "
     "CROSSRANK_API_KEY.",
 )
+@click.option(
+    "--trace",
+    is_flag=True,
+    help="Also print the stages (a tree, with timings) and each hit's rank at every stage.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def ask(
     question: str,
@@ -116,6 +122,7 @@ def ask(
     relative_cut: float | None,
     tokenizer: str | None,
     server: str | None,
+    trace: bool,
     as_json: bool,
 ) -> None:
     """Answer QUESTION with the best passages: retrieve K, rerank, show TOP_N.
@@ -128,54 +135,60 @@ def ask(
     tracing.export_otlp("crossrank")  # when OTEL_EXPORTER_OTLP_* name an endpoint
     if top_n is None:
         top_n = k if context_tokens else 5
-    store: Store | None = None
-    if server:
-        if context_tokens and expand:
-            raise click.BadParameter(
-                "--expand reads the store, which the server holds: use --expand 0",
-                param_hint="--expand",
+    with ExitStack() as stack:  # --trace: the stages run below, recorded as they end
+        stages = stack.enter_context(tracing.recording()) if trace else []
+        store: Store | None = None
+        if server:
+            if context_tokens and expand:
+                raise click.BadParameter(
+                    "--expand reads the store, which the server holds: use --expand 0",
+                    param_hint="--expand",
+                )
+            settings = retrieval_settings(retrieval, fusion, weights, mmr, k)
+            try:
+                remote = RemotePipeline(
+                    server,
+                    top_n=top_n,
+                    threshold=threshold,
+                    rerank=not no_rerank,
+                    settings=settings,
+                )
+            except ValueError as error:
+                raise click.BadParameter(str(error), param_hint="--server") from None
+            try:
+                hits = remote.search(question)
+            except ValueError as error:
+                raise click.ClickException(str(error)) from None
+            reranked = any(hit.rerank_score is not None for hit in hits)
+        else:
+            store = open_store(db, chroma_url, collection, model, device, precision)
+            if store.count() == 0:
+                raise click.ClickException(
+                    f"{store.connection.describe()} is empty or missing: run "
+                    "`crossrank index PATH` first"
+                )
+            cross = load_reranker(
+                no_rerank, reranker, device, precision, batch_size, max_length, retrieval_weight
             )
-        settings = retrieval_settings(retrieval, fusion, weights, mmr, k)
-        try:
-            remote = RemotePipeline(
-                server, top_n=top_n, threshold=threshold, rerank=not no_rerank, settings=settings
+            pipeline = make_pipeline(
+                store, retrieval, fusion, weights, mmr, k, cross, top_n=top_n, threshold=threshold
             )
-        except ValueError as error:
-            raise click.BadParameter(str(error), param_hint="--server") from None
-        try:
-            hits = remote.search(question)
-        except ValueError as error:
-            raise click.ClickException(str(error)) from None
-        reranked = any(hit.rerank_score is not None for hit in hits)
-    else:
-        store = open_store(db, chroma_url, collection, model, device, precision)
-        if store.count() == 0:
-            raise click.ClickException(
-                f"{store.connection.describe()} is empty or missing: run `crossrank index PATH` "
-                "first"
-            )
-        cross = load_reranker(
-            no_rerank, reranker, device, precision, batch_size, max_length, retrieval_weight
-        )
-        pipeline = make_pipeline(
-            store, retrieval, fusion, weights, mmr, k, cross, top_n=top_n, threshold=threshold
-        )
-        hits = pipeline.search(question)
-        reranked = cross is not None
-    context = None
-    if context_tokens:
-        try:
-            builder = ContextBuilder(
-                budget=context_tokens,
-                expand=expand,
-                order=order,  # type: ignore[arg-type]
-                relative_cut=relative_cut,
-                tokenizer=tokenizer,
-                store=store,
-            )
-        except ModelNotFoundError as error:
-            raise click.BadParameter(str(error), param_hint="--tokenizer") from None
-        context = builder.build(hits)
+            hits = pipeline.search(question)
+            reranked = cross is not None
+        context = None
+        if context_tokens:
+            try:
+                builder = ContextBuilder(
+                    budget=context_tokens,
+                    expand=expand,
+                    order=order,  # type: ignore[arg-type]
+                    relative_cut=relative_cut,
+                    tokenizer=tokenizer,
+                    store=store,
+                )
+            except ModelNotFoundError as error:
+                raise click.BadParameter(str(error), param_hint="--tokenizer") from None
+            context = builder.build(hits)
     if as_json:
         payload: dict[str, Any] = {
             "query": question,
@@ -184,11 +197,19 @@ def ask(
         }
         if context is not None:
             payload["context"] = context.to_dict()
+        if trace:
+            payload["trace"] = [
+                {"stage": s.name, "depth": s.depth, "seconds": s.seconds, "ids": s.ids()}
+                for s in stages
+            ]
         click.echo(json.dumps(payload, ensure_ascii=False))
-    elif context is not None:
+        return
+    if context is not None:
         click.echo(context.text)
     else:
         _print_table(question, hits)
+    if trace:
+        _print_trace(stages, hits)
 
 
 def _print_table(question: str, hits: list[Hit]) -> None:
@@ -209,3 +230,21 @@ def _print_table(question: str, hits: list[Hit]) -> None:
             text[:300] + ("…" if len(text) > 300 else ""),
         )
     Console().print(table)
+
+
+def _print_trace(stages: list[tracing.Stage], hits: list[Hit]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for stage in stages:
+        console.print(f"{'  ' * stage.depth}{stage.name:<{24 - 2 * stage.depth}} "
+                      f"{1000 * stage.seconds:9.1f} ms", highlight=False)  # fmt: skip
+    ranked = {stage.name: stage.ids() for stage in stages if stage.ids()}
+    table = Table(title="rank of each hit at each stage")
+    for column in ("#", *ranked, "source"):
+        table.add_column(column, justify="right")
+    for rank, hit in enumerate(hits, 1):
+        at = [str(ids.index(hit.id) + 1) if hit.id in ids else "-" for ids in ranked.values()]
+        table.add_row(str(rank), *at, os.path.basename(str(hit.metadata.get(SOURCE, ""))))
+    console.print(table)
