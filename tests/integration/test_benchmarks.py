@@ -124,3 +124,11 @@ def test_python_docs_dataset_builder(tmp_path: Path):
     assert "1 questions, 50 candidates each, retrieval order" in out
     assert "| builder" not in out and out.count("| merge | 1024 |") == 1
     assert "best on the tune half: " in out
+
+
+def test_tracing_overhead_smoke():
+    out = run("tracing_overhead.py", "--passages", "30", "--fetch-k", "4", "--rounds", "1",
+              "--queries", "1")  # fmt: skip
+    for way in ("no OpenTelemetry", "tracing off (API only)", "tracing on (SDK, batch export)"):
+        assert way in out
+    assert out.count("x ") >= 3 and "us" in out
