@@ -211,20 +211,24 @@ class Stage:
 
     def ids(self) -> list[str]:
         """The ids of the documents this stage returned (retrieved, or reranked), in order."""
+        return [id_ for id_, _ in self.documents()]
+
+    def documents(self) -> list[tuple[str, float | None]]:
+        """``(id, score)`` of each document this stage returned, in order."""
         key = RERANKER_OUTPUT_DOCUMENTS if self.name == "rerank" else RETRIEVAL_DOCUMENTS
         found, i = [], 0
         while f"{key}.{i}.{DOCUMENT_ID}" in self.attributes:
-            found.append(str(self.attributes[f"{key}.{i}.{DOCUMENT_ID}"]))
+            score = self.attributes.get(f"{key}.{i}.{DOCUMENT_SCORE}")
+            found.append((str(self.attributes[f"{key}.{i}.{DOCUMENT_ID}"]), score))
             i += 1
         return found
 
 
 @contextmanager
 def recording() -> Iterator[list[Stage]]:
-    """The crossrank stages run in the block, in tree order, once it ends (needs the SDK).
-
-    For a one-off look at a query (``crossrank ask --trace``): it records into the SDK
-    tracer provider already set, or sets one.
+    """The crossrank stages run in the block (and in what it runs with its context), in
+    tree order, once it ends. Needs the SDK: it records through the tracer provider set,
+    or sets one. Only this block's spans are kept, so blocks may run concurrently.
 
     Example:
         >>> with recording() as stages:
@@ -232,12 +236,14 @@ def recording() -> Iterator[list[Stage]]:
         >>> [(s.name, s.depth) for s in stages][:2]
         [('search', 0), ('hybrid', 1)]
     """
-    exporter = _recorder()
-    exporter.clear()
+    _recorder()
+    spans: list[Any] = []
+    token = _recorded.set(spans)
     stages: list[Stage] = []
-    yield stages
-    spans = [s for s in exporter.get_finished_spans() if s.name.startswith("crossrank.")]
-    exporter.clear()
+    try:
+        yield stages
+    finally:
+        _recorded.reset(token)
     children: dict[Any, list[Any]] = {}
     ids = {span.context.span_id for span in spans}
     for span in sorted(spans, key=lambda span: span.start_time or 0):
@@ -254,20 +260,26 @@ def recording() -> Iterator[list[Stage]]:
     walk(None, 0)
 
 
+_recorded: ContextVar[list[Any] | None] = ContextVar("crossrank_recorded", default=None)
+
+
 @cache
-def _recorder() -> Any:
+def _recorder() -> None:
+    """Once per process: a span processor handing each crossrank span to its recording."""
     from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+
+    class Recorder(SpanProcessor):
+        def on_end(self, span: Any) -> None:
+            kept = _recorded.get()
+            if kept is not None and span.name.startswith("crossrank."):
+                kept.append(span)
 
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
         provider = _provider("crossrank")
         trace.set_tracer_provider(provider)
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
+    provider.add_span_processor(Recorder())
 
 
 def inject(headers: dict[str, str]) -> dict[str, str]:

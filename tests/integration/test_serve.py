@@ -293,3 +293,63 @@ def _wait_ready(url: str, server: subprocess.Popen) -> None:
         except httpx.TransportError:
             time.sleep(0.2)
     raise AssertionError("crossrank serve did not become ready")
+
+
+EVIL = 'Loops end with break. <script>document.title="pwned"</script><img src=x onerror="1">'
+
+
+@pytest.fixture(scope="module")
+def page_url(served_models, serving, tiny_encoder_path):
+    """A server with the page, over a small store holding a chunk of hostile markup."""
+    import uuid
+
+    from crossrank import Encoder, Store
+
+    store = Store(collection=f"p{uuid.uuid4().hex[:12]}", in_memory=True,
+                  encoder=Encoder(tiny_encoder_path, device="cpu"))  # fmt: skip
+    store.add_texts([EVIL, *DOCUMENTS], [{"source": f"doc{i}.md"} for i in range(5)])
+    with serving(create_app(served_models[0], store, api_key=KEY)) as url:
+        yield url
+
+
+def test_the_page_shows_each_stage_escaped_and_behind_the_key(page_url):
+    assert httpx.get(page_url).status_code == 401
+    assert httpx.get(page_url).headers["WWW-Authenticate"].startswith("Basic")
+    auth = ("anyone", KEY)  # a browser's prompt: the key as the password
+    assert httpx.get(page_url, auth=("anyone", "wrong")).status_code == 401
+    form = httpx.get(page_url, auth=auth)
+    assert form.status_code == 200 and '<input name="q"' in form.text
+    page = httpx.get(page_url, params={"q": "how do loops end? <b>"}, auth=auth).text
+    for stage in ("search", "hybrid", "dense", "embed_query", "bm25", "rerank", "context"):
+        assert f">{stage}</td>" in page
+    assert "&lt;script&gt;document.title=&quot;pwned&quot;&lt;/script&gt;" in page
+    assert "<script" not in page and "<img" not in page and "<b>" not in page
+    assert "how do loops end? &lt;b&gt;" in page
+    assert "<pre>[1] " in page and ">moved</th>" in page
+    assert "<mark>" in page and "</mark>" in page  # the long passage's best window
+    # The API itself still wants the bearer key.
+    assert httpx.post(f"{page_url}/v1/search", json={"query": "x"}, auth=auth).status_code == 401
+
+
+def test_the_page_in_a_real_headless_chromium(page_url, tmp_path):
+    import shutil
+    from urllib.parse import quote
+
+    browser = shutil.which("chromium")
+    if browser is None:
+        pytest.skip("Debian's chromium is not installed (make test installs it where it can)")
+    host = page_url.removeprefix("http://")
+    url = f"http://anyone:{KEY}@{host}/?q={quote('how do loops end?')}"
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+             "--window-size=1280,1400"]  # fmt: skip
+    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert "<title>crossrank: how do loops end?</title>" in dom.stdout  # no script ran
+    assert "&lt;script&gt;document.title" in dom.stdout and "<img" not in dom.stdout
+    assert "Each hit at each stage" in dom.stdout and dom.stdout.count("<tr>") > 10
+    shot = tmp_path / "page.png"
+    done = subprocess.run([*flags, f"--screenshot={shot}", url], capture_output=True, timeout=120)
+    assert done.returncode == 0 and shot.read_bytes().startswith(b"\x89PNG")
+    assert shot.stat().st_size > 20_000  # a rendered page, not a blank one

@@ -1,5 +1,5 @@
 """The CLI's help, as it read before the CLI was split into one module per command
-(plus `ask --trace`, added after the split)."""
+(plus `ask --trace` and `serve --no-page`, added after the split)."""
 
 from pathlib import Path
 

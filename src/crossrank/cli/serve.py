@@ -51,6 +51,7 @@ from .options import (
     show_default=True,
     help="Size of a request body.",
 )
+@click.option("--no-page", is_flag=True, help="Serve no page at / (a question, stage by stage).")
 def serve(
     host: str,
     port: int,
@@ -74,9 +75,11 @@ def serve(
     max_documents: int,
     max_document_chars: int,
     max_body_mb: float,
+    no_page: bool,
 ) -> None:
     """Serve the reranker and the store over HTTP: Cohere's, Jina's and TEI's rerank APIs,
-    /v1/search and /v1/index, /health and /metrics. Models load once, before the port opens.
+    /v1/search and /v1/index, /health and /metrics, and a page at / to look at one question
+    stage by stage. Models load once, before the port opens.
     """
     from .._extras import require
 
@@ -93,7 +96,9 @@ def serve(
         cross = new_reranker(reranker, *options).load()
     store.encoder.embed(["warm up"])
     tracing.export_otlp("crossrank-serve")  # when OTEL_EXPORTER_OTLP_* name an endpoint
-    app = server.create_app(cross, store, retrieval=settings, api_key=api_key, limits=limits)
+    app = server.create_app(
+        cross, store, retrieval=settings, api_key=api_key, limits=limits, page=not no_page
+    )
     if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
         click.echo(f"crossrank: serving on {host} without an API key (set --api-key)", err=True)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

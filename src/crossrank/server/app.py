@@ -8,6 +8,7 @@ Jina's shape), ``POST /rerank`` (text-embeddings-inference), ``POST /v1/search``
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import math
@@ -19,7 +20,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -32,11 +33,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from .. import tracing
+from ..context import ContextBuilder
 from ..errors import StoreError
 from ..pipeline import Pipeline
 from ..reranker import Reranker, select
 from ..settings import RetrievalSettings, ServerLimits, check_query
 from ..store import Store
+from . import page as pages
 from .batching import BatchedReranker, Batcher
 from .schemas import CohereRerank, Index, Search, TEIRerank
 
@@ -56,6 +59,7 @@ def create_app(
     retrieval: RetrievalSettings | None = None,
     api_key: str | None = None,
     limits: ServerLimits | None = None,
+    page: bool = True,
 ) -> FastAPI:
     """The crossrank server's ASGI application.
 
@@ -69,6 +73,8 @@ def create_app(
         retrieval: ``/v1/search``'s default first-stage settings.
         api_key: When set, every endpoint but ``/health`` needs ``Authorization: Bearer KEY``.
         limits: Per-request limits.
+        page: Serve the page at ``/`` (one question, stage by stage; needs a store). With
+            an API key, a browser asks for it (any user name, the key as password).
 
     Example:
         >>> app = create_app(Reranker("models/ce"), Store(path="./.crossrank"))
@@ -207,6 +213,22 @@ def create_app(
         }
         return JSONResponse(payload, status_code=200 if ready else 503)
 
+    if page and store is not None:
+
+        @app.get("/", response_class=HTMLResponse)
+        async def home(q: str = "") -> HTMLResponse:
+            if not q.strip():
+                return HTMLResponse(pages.render())
+            pipeline = Pipeline(store, state.get("pipeline_reranker"), top_n=10, settings=retrieval)
+
+            def looked_at() -> str:
+                with tracing.recording() as stages:
+                    hits = pipeline.search(q)
+                    context = ContextBuilder(store=store).build(hits)
+                return pages.render(q, hits, stages, context)
+
+            return HTMLResponse(await run_in_threadpool(looked_at))
+
     @app.get("/metrics")
     async def metrics_text() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -226,6 +248,12 @@ def _auth(api_key: str | None) -> Callable[[Request], None]:
         if not api_key or request.url.path == "/health":
             return
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "basic" and request.url.path == "/":  # a browser, on the page
+            try:
+                given = base64.b64decode(given.strip()).decode().partition(":")[2]
+            except ValueError:  # not base64, or not UTF-8
+                given = ""
+            scheme = "bearer"
         digest = hashlib.sha256(given.strip().encode()).digest()
         if not (hmac.compare_digest(digest, expected) and scheme.lower() == "bearer"):
             raise _Refused(401, "missing or wrong API key: send Authorization: Bearer KEY")
@@ -336,8 +364,11 @@ def _errors(app: FastAPI) -> None:
         return _refusal(error.status_code, str(error.detail))
 
     @app.exception_handler(_Refused)
-    async def refused(_: Request, error: _Refused) -> JSONResponse:
-        return _refusal(error.status, str(error))
+    async def refused(request: Request, error: _Refused) -> JSONResponse:
+        response = _refusal(error.status, str(error))
+        if error.status == 401 and request.url.path == "/":  # the browser asks for the key
+            response.headers["WWW-Authenticate"] = 'Basic realm="crossrank"'
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
