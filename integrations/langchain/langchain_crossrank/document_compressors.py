@@ -8,6 +8,7 @@ from typing import Any
 
 from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
+from langchain_core.runnables import RunnableLambda
 from pydantic import ConfigDict, Field, model_validator
 
 from crossrank import Hit, Reranker, RerankerSettings
@@ -71,9 +72,20 @@ class CrossEncoderReranker(BaseDocumentCompressor):
         query: str,
         callbacks: Callbacks | None = None,
     ) -> Sequence[Document]:
-        """Return copies of the best ``top_n`` documents, best first, with their scores."""
+        """Return copies of the best ``top_n`` documents, best first, with their scores.
+
+        The reranking is a run of its own (``CrossEncoderReranker``) under ``callbacks``,
+        so LangChain's tracers show it, its input documents and its scored output.
+        """
         if not documents:
             return []
+        run = RunnableLambda(self._compress, name="CrossEncoderReranker")
+        return run.invoke(  # type: ignore[no-any-return]
+            {"documents": list(documents), "query": query}, config={"callbacks": callbacks}
+        )
+
+    def _compress(self, given: dict[str, Any]) -> list[Document]:
+        documents, query = given["documents"], given["query"]
         hits = [Hit(str(i), document.page_content) for i, document in enumerate(documents)]
         ranked = self.reranker.rerank(query, hits, top_n=self.top_n, threshold=self.threshold)
         return [
