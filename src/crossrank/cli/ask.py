@@ -14,17 +14,17 @@ from ..client import RemotePipeline
 from ..context import ContextBuilder
 from ..errors import ModelNotFoundError
 from ..hit import SOURCE, Hit
+from ..pipeline import Pipeline
 from ..settings import ORDERS
 from ..store import Store
 from .options import (
     CONTEXT,
     RETRIEVAL,
-    load_reranker,
-    make_pipeline,
-    open_store,
+    RerankerOptions,
+    RetrievalOptions,
+    StoreOptions,
     reranker_options,
     retrieval_options,
-    retrieval_settings,
     store_options,
 )
 
@@ -98,22 +98,9 @@ from .options import (
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def ask(
     question: str,
-    db: str,
-    chroma_url: str | None,
-    collection: str,
-    model: str | None,
-    device: str | None,
-    precision: str,
-    k: int,
-    no_rerank: bool,
-    reranker: str,
-    batch_size: int,
-    max_length: int | None,
-    retrieval_weight: float,
-    retrieval: str,
-    fusion: str,
-    weights: str,
-    mmr: float | None,
+    store: StoreOptions,
+    rerank: RerankerOptions,
+    first: RetrievalOptions,
     top_n: int | None,
     threshold: float | None,
     context_tokens: int | None,
@@ -134,23 +121,23 @@ def ask(
         raise click.BadParameter("the question is empty", param_hint="QUESTION")
     tracing.export_otlp("crossrank")  # when OTEL_EXPORTER_OTLP_* name an endpoint
     if top_n is None:
-        top_n = k if context_tokens else 5
+        top_n = rerank.k if context_tokens else 5
     with ExitStack() as stack:  # --trace: the stages run below, recorded as they end
         stages = stack.enter_context(tracing.recording()) if trace else []
-        store: Store | None = None
+        opened: Store | None = None
         if server:
             if context_tokens and expand:
                 raise click.BadParameter(
                     "--expand reads the store, which the server holds: use --expand 0",
                     param_hint="--expand",
                 )
-            settings = retrieval_settings(retrieval, fusion, weights, mmr, k)
+            settings = first.settings(rerank.k)
             try:
                 remote = RemotePipeline(
                     server,
                     top_n=top_n,
                     threshold=threshold,
-                    rerank=not no_rerank,
+                    rerank=not rerank.no_rerank,
                     settings=settings,
                 )
             except ValueError as error:
@@ -161,18 +148,15 @@ def ask(
                 raise click.ClickException(str(error)) from None
             reranked = any(hit.rerank_score is not None for hit in hits)
         else:
-            store = open_store(db, chroma_url, collection, model, device, precision)
-            if store.count() == 0:
+            opened = store.open()
+            if opened.count() == 0:
                 raise click.ClickException(
-                    f"{store.connection.describe()} is empty or missing: run "
+                    f"{opened.connection.describe()} is empty or missing: run "
                     "`crossrank index PATH` first"
                 )
-            cross = load_reranker(
-                no_rerank, reranker, device, precision, batch_size, max_length, retrieval_weight
-            )
-            pipeline = make_pipeline(
-                store, retrieval, fusion, weights, mmr, k, cross, top_n=top_n, threshold=threshold
-            )
+            cross = rerank.load(store)
+            settings = first.settings(rerank.k)
+            pipeline = Pipeline(opened, cross, settings=settings, top_n=top_n, threshold=threshold)
             hits = pipeline.search(question)
             reranked = cross is not None
         context = None
@@ -184,7 +168,7 @@ def ask(
                     order=order,  # type: ignore[arg-type]
                     relative_cut=relative_cut,
                     tokenizer=tokenizer,
-                    store=store,
+                    store=opened,
                 )
             except ModelNotFoundError as error:
                 raise click.BadParameter(str(error), param_hint="--tokenizer") from None

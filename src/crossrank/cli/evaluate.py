@@ -7,11 +7,12 @@ import tempfile
 
 import click
 
+from ..pipeline import Pipeline
 from ..settings import RETRIEVALS
 from .options import (
-    load_reranker,
-    make_pipeline,
-    open_store,
+    RerankerOptions,
+    RetrievalOptions,
+    StoreOptions,
     reranker_options,
     retrieval_options,
     store_options,
@@ -38,22 +39,9 @@ from .options import (
 )
 def evaluate_command(
     dataset: str,
-    db: str | None,
-    chroma_url: str | None,
-    collection: str,
-    model: str | None,
-    device: str | None,
-    precision: str,
-    k: int,
-    no_rerank: bool,
-    reranker: str,
-    batch_size: int,
-    max_length: int | None,
-    retrieval_weight: float,
-    retrieval: tuple[str, ...],
-    fusion: str,
-    weights: str,
-    mmr: float | None,
+    store: StoreOptions,
+    rerank: RerankerOptions,
+    first: RetrievalOptions,
     split: str,
     as_json: bool,
     plot: str | None,
@@ -66,19 +54,17 @@ def evaluate_command(
     from .. import evaluate as ev
 
     data = ev.load_beir(dataset, split)
-    cross = load_reranker(
-        no_rerank, reranker, device, precision, batch_size, max_length, retrieval_weight
-    )
+    cross = rerank.load(store)
     with tempfile.TemporaryDirectory() as scratch:
-        store = open_store(db or scratch, chroma_url, collection, model, device, precision)
-        ev.index_corpus(store, data, progress=not as_json)
+        opened = store.open(scratch)
+        ev.index_corpus(opened, data, progress=not as_json)
         retrievers = {
-            mode + ("+mmr" if mmr is not None else ""): make_pipeline(
-                store, mode, fusion, weights, mmr, k
+            mode + ("+mmr" if first.mmr is not None else ""): Pipeline(
+                opened, settings=first.settings(rerank.k, mode)
             )
-            for mode in retrieval
+            for mode in first.retrieval
         }
-        results = ev.evaluate(store, data, reranker=cross, k=k, retrievers=retrievers)
+        results = ev.evaluate(opened, data, reranker=cross, k=rerank.k, retrievers=retrievers)
     if plot:
         ev.plot(data.qrels, results, plot)
     if as_json:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..ingest import MAX_FILE_MB
-from .options import open_store, store_options
+from .options import StoreOptions, store_options
 
 
 @click.command()
@@ -34,20 +34,15 @@ from .options import open_store, store_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def index(
     paths: tuple[str, ...],
-    db: str,
-    chroma_url: str | None,
-    collection: str,
-    model: str | None,
-    device: str | None,
-    precision: str,
+    store: StoreOptions,
     chunk_size: int | None,
     chunk_overlap: int,
     max_file_mb: float,
     quiet: bool,
 ) -> None:
     """Index files and folders of .txt, .md, .rst and .html."""
-    store = open_store(db, chroma_url, collection, model, device, precision)
-    report = store.index(
+    opened = store.open()
+    report = opened.index(
         paths,
         chunk_size=chunk_size,
         chunk_overlap=chunk_overlap,
@@ -56,5 +51,5 @@ def index(
     )
     click.echo(
         f"indexed {report.files} files: {report.chunks} chunks, {report.embedded} embedded, "
-        f"{report.removed} stale removed; {store.count()} chunks in {store.connection.describe()}"
+        f"{report.removed} stale removed; {opened.count()} chunks in {opened.connection.describe()}"
     )

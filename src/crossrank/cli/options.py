@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import click
 
 from ..encoder import Encoder
 from ..errors import ModelNotFoundError
-from ..pipeline import Pipeline
 from ..reranker import Reranker
 from ..settings import (
     DEFAULT_COLLECTION,
@@ -32,8 +34,124 @@ CONTEXT = ContextSettings()
 LIMITS = ServerLimits()
 
 
+def _grouped(name: str, group: type, options: list[Any]) -> Any:
+    """Click options whose values reach the command as one ``group`` object, ``name``."""
+    fields = [field.name for field in dataclasses.fields(group)]
+
+    def decorate(command: Any) -> Any:
+        @functools.wraps(command)
+        def gathered(**values: Any) -> Any:
+            values[name] = group(**{field: values.pop(field) for field in fields})
+            return command(**values)
+
+        return all_options(options)(gathered)
+
+    return decorate
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """The store options' values; their device and precision serve the reranker too."""
+
+    db: str | None
+    chroma_url: str | None
+    collection: str
+    model: str | None
+    device: str | None
+    precision: str
+
+    def open(self, db: str | None = None) -> Store:
+        """The store they name (``db``: the folder when --db was not given)."""
+        token = os.environ.get("CROSSRANK_CHROMA_TOKEN")
+        try:
+            if self.chroma_url:
+                headers = {"Authorization": f"Bearer {token}"} if token else {}
+                connection = Connection.from_url(
+                    self.chroma_url, collection=self.collection, headers=headers
+                )
+            else:
+                connection = Connection(self.db or db or DEFAULT_DB, self.collection)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--chroma/--collection") from None
+        encoder = Encoder(
+            self.model or DEFAULT_ENCODER, device=self.device, precision=self.precision
+        )
+        store = Store(encoder=encoder, connection=connection)
+        # Only a named model opens a collection another library built.
+        store.collection.named = self.model is not None
+        return store
+
+
+@dataclass(frozen=True)
+class RerankerOptions:
+    """The reranker options' values (and --k, the candidates it reranks)."""
+
+    k: int
+    no_rerank: bool
+    reranker: str
+    batch_size: int
+    max_length: int | None
+    retrieval_weight: float
+
+    def new(self, store: StoreOptions) -> Reranker:
+        """The cross-encoder they describe (not loaded yet), on the store's device."""
+        return Reranker(
+            self.reranker,
+            device=store.device,
+            precision=store.precision,
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            retrieval_weight=self.retrieval_weight,
+        )
+
+    def load(self, store: StoreOptions) -> Reranker | None:
+        """The loaded cross-encoder, or None (said in one line) when it cannot be loaded."""
+        if self.no_rerank:
+            return None
+        try:
+            return self.new(store).load()
+        except ModelNotFoundError as error:
+            click.echo(
+                f"crossrank: no reranking ({error}); set --reranker or CROSSRANK_RERANKER to a "
+                "local cross-encoder folder. Showing retrieval order.",
+                err=True,
+            )
+            return None
+
+
+@dataclass(frozen=True)
+class RetrievalOptions:
+    """The retrieval options' values (``retrieval``: one mode, or several for eval)."""
+
+    retrieval: Any
+    fusion: str
+    weights: str
+    mmr: float | None
+
+    def settings(self, k: int, mode: str | None = None) -> RetrievalSettings:
+        """The first stage's settings: ``k`` candidates, by ``mode`` (default: the one)."""
+        try:
+            dense, bm25 = (float(value) for value in self.weights.split(","))
+        except ValueError:
+            raise click.BadParameter(
+                f"{self.weights!r}: expected two numbers, DENSE,BM25 (e.g. 0.7,0.3)",
+                param_hint="--weights",
+            ) from None
+        try:
+            return RetrievalSettings(
+                mode or self.retrieval,  # type: ignore[arg-type]  # click.Choice checked it
+                self.fusion,  # type: ignore[arg-type]
+                {"dense": dense, "bm25": bm25},
+                k,
+                self.mmr,
+            )
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--weights") from None
+
+
 def store_options(db: str | None = DEFAULT_DB) -> Any:
-    """The options naming a store; ``db=None`` means a scratch store unless --db is given."""
+    """The options naming a store, given to the command as ``store`` (:class:`StoreOptions`);
+    ``db=None`` means a scratch store unless --db is given."""
     options = [
         click.option(
             "--db",
@@ -74,7 +192,7 @@ def store_options(db: str | None = DEFAULT_DB) -> Any:
             "and on a CPU bf16 for the reranker where the CPU does bf16 natively, else fp32.",
         ),
     ]
-    return all_options(options)
+    return _grouped("store", StoreOptions, options)
 
 
 def all_options(options: list[Any]) -> Any:
@@ -88,30 +206,9 @@ def all_options(options: list[Any]) -> Any:
     return decorate
 
 
-def open_store(
-    db: str,
-    chroma_url: str | None,
-    collection: str,
-    model: str | None,
-    device: str | None,
-    precision: str,
-) -> Store:
-    token = os.environ.get("CROSSRANK_CHROMA_TOKEN")
-    try:
-        if chroma_url:
-            headers = {"Authorization": f"Bearer {token}"} if token else {}
-            connection = Connection.from_url(chroma_url, collection=collection, headers=headers)
-        else:
-            connection = Connection(db, collection)
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--chroma/--collection") from None
-    encoder = Encoder(model or DEFAULT_ENCODER, device=device, precision=precision)
-    store = Store(encoder=encoder, connection=connection)
-    store.collection.named = model is not None  # only a named model opens a foreign collection
-    return store
-
-
-reranker_options = all_options(
+reranker_options = _grouped(
+    "rerank",
+    RerankerOptions,
     [
         click.option(
             "--k",
@@ -150,14 +247,16 @@ reranker_options = all_options(
             help="Order by reciprocal-rank fusion of the rerank order with the retrieval "
             "order, giving retrieval this weight (0: rerank order alone).",
         ),
-    ]
+    ],
 )
 
 
 def retrieval_options(modes: tuple[str, ...]) -> Any:
     """How the first stage retrieves; ``ask`` takes one mode, ``eval`` several."""
     weights = ",".join(f"{value:g}" for value in RETRIEVAL.weights.values())
-    return all_options(
+    return _grouped(
+        "first",
+        RetrievalOptions,
         [
             click.option(
                 "--retrieval",
@@ -188,85 +287,5 @@ def retrieval_options(modes: tuple[str, ...]) -> Any:
                 default=None,
                 help="Diversify candidates by MMR with this lambda (1: relevance only).",
             ),
-        ]
+        ],
     )
-
-
-def make_pipeline(
-    store: Store,
-    retrieval: str,
-    fusion: str,
-    weights: str,
-    mmr: float | None,
-    k: int,
-    reranker: Reranker | None = None,
-    **cutoffs: Any,
-) -> Pipeline:
-    settings = retrieval_settings(retrieval, fusion, weights, mmr, k)
-    return Pipeline(store, reranker, settings=settings, **cutoffs)
-
-
-def retrieval_settings(
-    retrieval: str, fusion: str, weights: str, mmr: float | None, k: int
-) -> RetrievalSettings:
-    try:
-        dense, bm25 = (float(value) for value in weights.split(","))
-    except ValueError:
-        raise click.BadParameter(
-            f"{weights!r}: expected two numbers, DENSE,BM25 (e.g. 0.7,0.3)", param_hint="--weights"
-        ) from None
-    try:
-        settings = RetrievalSettings(
-            retrieval,  # type: ignore[arg-type]  # click.Choice checked it
-            fusion,  # type: ignore[arg-type]
-            {"dense": dense, "bm25": bm25},
-            k,
-            mmr,
-        )
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--weights") from None
-    return settings
-
-
-def new_reranker(
-    name: str,
-    device: str | None,
-    precision: str,
-    batch_size: int,
-    max_length: int | None,
-    retrieval_weight: float,
-) -> Reranker:
-    """The cross-encoder the reranker options describe (not loaded yet)."""
-    return Reranker(
-        name,
-        device=device,
-        precision=precision,
-        batch_size=batch_size,
-        max_length=max_length,
-        retrieval_weight=retrieval_weight,
-    )
-
-
-def load_reranker(
-    no_rerank: bool,
-    name: str,
-    device: str | None,
-    precision: str,
-    batch_size: int,
-    max_length: int | None,
-    retrieval_weight: float = 0.0,
-) -> Reranker | None:
-    """The loaded cross-encoder, or None (said in one line) when it cannot be loaded."""
-    if no_rerank:
-        return None
-    try:
-        return new_reranker(
-            name, device, precision, batch_size, max_length, retrieval_weight
-        ).load()
-    except ModelNotFoundError as error:
-        click.echo(
-            f"crossrank: no reranking ({error}); set --reranker or CROSSRANK_RERANKER to a "
-            "local cross-encoder folder. Showing retrieval order.",
-            err=True,
-        )
-        return None

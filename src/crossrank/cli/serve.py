@@ -9,11 +9,11 @@ from ..settings import ServerLimits
 from .options import (
     LIMITS,
     RETRIEVAL,
-    new_reranker,
-    open_store,
+    RerankerOptions,
+    RetrievalOptions,
+    StoreOptions,
     reranker_options,
     retrieval_options,
-    retrieval_settings,
     store_options,
 )
 
@@ -55,22 +55,9 @@ from .options import (
 def serve(
     host: str,
     port: int,
-    db: str,
-    chroma_url: str | None,
-    collection: str,
-    model: str | None,
-    device: str | None,
-    precision: str,
-    k: int,
-    no_rerank: bool,
-    reranker: str,
-    batch_size: int,
-    max_length: int | None,
-    retrieval_weight: float,
-    retrieval: str,
-    fusion: str,
-    weights: str,
-    mmr: float | None,
+    store: StoreOptions,
+    rerank: RerankerOptions,
+    first: RetrievalOptions,
     api_key: str | None,
     max_documents: int,
     max_document_chars: int,
@@ -85,19 +72,16 @@ def serve(
 
     uvicorn = require("uvicorn", "serve")
     server = require("crossrank.server", "serve")
-    settings = retrieval_settings(retrieval, fusion, weights, mmr, k)
-    store = open_store(db, chroma_url, collection, model, device, precision)
+    settings = first.settings(rerank.k)
+    opened = store.open()
     limits = ServerLimits(max_documents, max_document_chars, int(max_body_mb * 2**20))
     # Load here, so that a model that cannot load is one clear error before any port opens
     # (ask falls back to retrieval order instead; a server must not).
-    cross = None
-    if not no_rerank:
-        options = (device, precision, batch_size, max_length, retrieval_weight)
-        cross = new_reranker(reranker, *options).load()
-    store.encoder.embed(["warm up"])
+    cross = None if rerank.no_rerank else rerank.new(store).load()
+    opened.encoder.embed(["warm up"])
     tracing.export_otlp("crossrank-serve")  # when OTEL_EXPORTER_OTLP_* name an endpoint
     app = server.create_app(
-        cross, store, retrieval=settings, api_key=api_key, limits=limits, page=not no_page
+        cross, opened, retrieval=settings, api_key=api_key, limits=limits, page=not no_page
     )
     if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
         click.echo(f"crossrank: serving on {host} without an API key (set --api-key)", err=True)

@@ -6,7 +6,7 @@ import click
 
 from ..pipeline import Pipeline
 from ..settings import DEFAULT_ENCODER
-from .options import open_store, store_options
+from .options import StoreOptions, store_options
 
 
 @click.command()
@@ -54,12 +54,7 @@ from .options import open_store, store_options
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train(
     out: str,
-    db: str,
-    chroma_url: str | None,
-    collection: str,
-    model: str | None,
-    device: str | None,
-    precision: str,
+    store: StoreOptions,
     base: str,
     pairs: tuple[str, ...],
     qrels_dataset: str | None,
@@ -83,11 +78,11 @@ def train(
     from .. import train as tr
     from ..beir import load_beir
 
-    store = open_store(db, chroma_url, collection, model, device, precision)
-    if store.count() == 0:
-        raise click.ClickException(f"{store.connection.describe()} is empty: index first")
+    opened = store.open()
+    if opened.count() == 0:
+        raise click.ClickException(f"{opened.connection.describe()} is empty: index first")
     examples, data = tr.gather(
-        store,
+        opened,
         pseudo=not no_pseudo,
         max_examples=max_examples,
         pairs=pairs,
@@ -95,7 +90,7 @@ def train(
         seed=seed,
         progress=not quiet,
     )
-    rows = tr.mine(Pipeline(store), examples, negatives=negatives, seed=seed, progress=not quiet)
+    rows = tr.mine(Pipeline(opened), examples, negatives=negatives, seed=seed, progress=not quiet)
     report = tr.train(
         rows,
         out,
@@ -106,8 +101,8 @@ def train(
         max_minutes=max_minutes,
         resume=resume,
         seed=seed,
-        precision=precision,
-        device=device,
+        precision=store.precision,
+        device=store.device,
         progress=not quiet,
         data=data,
     )
