@@ -328,3 +328,56 @@ def bm25_spy(monkeypatch):
     monkeypatch.setattr(BM25Index, "_rebuild", counted_rebuild)
     monkeypatch.setattr(Collection, "changes", recorded_changes)
     return calls
+
+
+@pytest.fixture
+def otel(monkeypatch):
+    """An OpenTelemetry SDK provider of the test's own, recording to memory, which crossrank's
+    spans use: ``provider, exporter = otel`` (default limits: 128 attributes a span)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from crossrank import tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(tracing, "_tracer", lambda: provider.get_tracer("crossrank"))
+    return provider, exporter
+
+
+@pytest.fixture(scope="session")
+def free_port() -> Callable[[], int]:
+    """``free_port()``: a loopback port nobody listens on (for a server a test starts)."""
+    import socket
+
+    def find() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+
+    return find
+
+
+@pytest.fixture(scope="session")
+def wait_ready() -> Callable[[str, subprocess.Popen], None]:
+    """``wait_ready(url, process)``: until the server's ``/health`` answers 200."""
+    import time
+
+    import httpx
+
+    def wait(url: str, server: subprocess.Popen) -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                output = server.stdout or server.stderr
+                raise AssertionError(f"crossrank serve exited: {output.read() if output else ''}")
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise AssertionError("crossrank serve did not become ready")
+
+    return wait

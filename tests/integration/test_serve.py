@@ -206,12 +206,13 @@ def test_metrics_count_requests_pairs_and_latency(url):
 
 @pytest.mark.slow
 def test_cli_serve_ask_server_and_graceful_shutdown(
-    tmp_path, tiny_reranker_path, tiny_encoder_path, sample_corpus, crossrank
-):
+    tmp_path, tiny_reranker_path, tiny_encoder_path, sample_corpus, crossrank, free_port,
+    wait_ready,
+):  # fmt: skip
     db = str(tmp_path / "db")
     index = crossrank("index", str(sample_corpus), "--db", db, "--model", tiny_encoder_path)
     assert index.returncode == 0, index.stderr
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "CROSSRANK_API_KEY": KEY}
     server = subprocess.Popen(
         [sys.executable, "-m", "crossrank.cli", "serve", "--port", str(port), "--db", db,
@@ -220,7 +221,7 @@ def test_cli_serve_ask_server_and_graceful_shutdown(
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(url, server)
+        wait_ready(url, server)
         asked = crossrank("ask", "leave a loop early", "--server", url, "--json", env=env)
         assert asked.returncode == 0, asked.stderr
         payload = json.loads(asked.stdout)
@@ -272,27 +273,6 @@ def test_cli_serve_ask_server_and_graceful_shutdown(
 def test_cli_serve_refuses_a_model_it_cannot_load(tmp_path, crossrank):
     bad = crossrank("serve", "--db", str(tmp_path / "db"), "--reranker", str(tmp_path / "nope"))
     assert bad.returncode == 2 and "nope' does not exist" in bad.stderr
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(url: str, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"crossrank serve exited: {server.stdout.read()}")  # type: ignore[union-attr]
-        try:
-            if httpx.get(f"{url}/health").status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise AssertionError("crossrank serve did not become ready")
 
 
 EVIL = 'Loops end with break. <script>document.title="pwned"</script><img src=x onerror="1">'

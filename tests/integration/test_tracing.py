@@ -69,14 +69,14 @@ def _attributes(span) -> dict:
 
 def test_one_trace_spans_the_client_and_the_server(
     receiver, tmp_path, tiny_encoder_path, tiny_reranker_path, sample_corpus, crossrank,
-    crossrank_process,
+    crossrank_process, free_port, wait_ready,
 ):  # fmt: skip
     db = str(tmp_path / "db")
     assert (
         crossrank("index", str(sample_corpus), "--db", db, "--model", tiny_encoder_path).returncode
         == 0
     )
-    port = _free_port()
+    port = free_port()
     otlp = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.server_address[1]}",
         "OTEL_BSP_SCHEDULE_DELAY": "100",
@@ -88,7 +88,7 @@ def test_one_trace_spans_the_client_and_the_server(
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(url, server)
+        wait_ready(url, server)
         asked = crossrank_process("ask", "leave a loop early", "--server", url, "--json", env=otlp)
         assert asked.returncode == 0, asked.stderr
         # A malformed traceparent is ignored: the request is answered, in a trace of its own.
@@ -139,13 +139,13 @@ def test_one_trace_spans_the_client_and_the_server(
 
 
 def test_an_unreachable_endpoint_fails_nothing_and_is_said_once(
-    tmp_path, tiny_encoder_path, crossrank, crossrank_process, sample_corpus
+    tmp_path, tiny_encoder_path, crossrank, crossrank_process, sample_corpus, free_port
 ):
     db = str(tmp_path / "db")
     common = ["--db", db, "--model", tiny_encoder_path]
     assert crossrank("index", str(sample_corpus), *common, "--quiet").returncode == 0
     down = {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{_free_port()}",  # nobody listens
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}",  # nobody listens
         "OTEL_EXPORTER_OTLP_TIMEOUT": "2",
         "OTEL_BSP_SCHEDULE_DELAY": "50",
     }
@@ -165,24 +165,3 @@ def _wait_for(receiver: _Receiver, names: set[str]) -> list:
             return list(receiver.spans)
         time.sleep(0.2)
     raise AssertionError(f"spans received: {sorted({span.name for _, span in receiver.spans})}")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(url: str, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"crossrank serve exited: {server.stderr.read()}")  # type: ignore[union-attr]
-        try:
-            if httpx.get(f"{url}/health").status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise AssertionError("crossrank serve did not become ready")

@@ -9,17 +9,9 @@ from crossrank import ContextBuilder, Pipeline, Reranker, tracing
 
 
 @pytest.fixture
-def spans(monkeypatch):
-    """The spans finished during the test, by name, from an SDK provider of the test's own
-    (default limits: 128 attributes a span)."""
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(tracing, "_tracer", lambda: provider.get_tracer("crossrank"))
+def spans(otel):
+    """The spans finished since the last call, by name (a provider of the test's own)."""
+    _, exporter = otel
 
     def finished() -> dict:
         """The spans finished since the last call, by name (the first of each name)."""

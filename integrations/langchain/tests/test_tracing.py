@@ -5,21 +5,14 @@ import json
 import pytest
 from langchain_classic.retrievers import ContextualCompressionRetriever
 
-from crossrank import tracing
 from langchain_crossrank import CrossEncoderReranker, CrossRankRetriever
 
 
 @pytest.fixture
-def spans(monkeypatch):
+def spans(otel):
     from openinference.instrumentation.langchain import LangChainInstrumentor
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(tracing, "_tracer", lambda: provider.get_tracer("crossrank"))
+    provider, exporter = otel
     instrumentor = LangChainInstrumentor()
     instrumentor.instrument(tracer_provider=provider)
     yield exporter.get_finished_spans

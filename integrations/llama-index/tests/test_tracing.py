@@ -5,20 +5,12 @@ from llama_index.core.schema import NodeWithScore, TextNode
 from llama_index.postprocessor.crossrank import CrossEncoderRerank
 from llama_index.retrievers.crossrank import CrossRankRetriever
 
-from crossrank import tracing
-
 
 @pytest.fixture
-def spans(monkeypatch):
+def spans(otel):
     from openinference.instrumentation.llama_index import LlamaIndexInstrumentor
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(tracing, "_tracer", lambda: provider.get_tracer("crossrank"))
+    provider, exporter = otel
     instrumentor = LlamaIndexInstrumentor()
     instrumentor.instrument(tracer_provider=provider)
     yield exporter.get_finished_spans
