@@ -7,6 +7,9 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 DB ?= .crossrank
 QUESTION ?= How do I leave a loop early?
+# A real Phoenix (Arize's trace viewer, offline) reads crossrank's spans in a test; it pins
+# its own dependencies, so it has a venv of its own.
+PHOENIX := .phoenix-venv/bin/phoenix
 
 .PHONY: install demo test test-unit test-integration lint chromium bench dataset quality train-eval clean
 
@@ -38,8 +41,12 @@ lint: install
 # `make test` runs them together on two pytest workers (pytest-xdist), the longest first.
 PYTEST := $(BIN)/python -m pytest -ra
 UNIT := tests/unit integrations/llama-index/tests integrations/langchain/tests
-test: lint chromium
-	$(PYTEST) -n 2 --dist worksteal tests/integration $(UNIT)
+test: lint chromium $(PHOENIX)
+	CROSSRANK_PHOENIX=$(CURDIR)/$(PHOENIX) $(PYTEST) -n 2 --dist worksteal tests/integration $(UNIT)
+
+$(PHOENIX):
+	$(PYTHON) -m venv .phoenix-venv
+	.phoenix-venv/bin/python -m pip install -q "arize-phoenix==20.26.1"
 
 # The served page's browser test uses Debian's chromium: installed where apt can (as root);
 # elsewhere that one test is skipped, saying why.

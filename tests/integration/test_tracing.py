@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import http.server
+import json
 import os
 import subprocess
 import sys
@@ -165,3 +166,54 @@ def _wait_for(receiver: _Receiver, names: set[str]) -> list:
             return list(receiver.spans)
         time.sleep(0.2)
     raise AssertionError(f"spans received: {sorted({span.name for _, span in receiver.spans})}")
+
+
+def test_phoenix_shows_the_reranker_with_its_scored_documents(
+    tmp_path, free_port, crossrank, crossrank_process, sample_corpus, tiny_encoder_path,
+    tiny_reranker_path,
+):  # fmt: skip
+    import shutil
+
+    phoenix = os.environ.get("CROSSRANK_PHOENIX") or shutil.which("phoenix")
+    if not phoenix or not os.path.exists(phoenix):
+        pytest.skip("Phoenix is not installed (make test installs it in a venv of its own)")
+    port = free_port()
+    env = {**os.environ, "PHOENIX_WORKING_DIR": str(tmp_path / "phoenix"), "PHOENIX_HOST":
+           "127.0.0.1", "PHOENIX_PORT": str(port), "PHOENIX_GRPC_PORT": str(free_port())}  # fmt: skip
+    server = subprocess.Popen([phoenix, "serve"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert server.poll() is None, server.stderr.read()[-2000:]  # type: ignore[union-attr]
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "Phoenix did not start"
+                time.sleep(0.5)
+        common = ["--db", str(tmp_path / "db"), "--model", tiny_encoder_path]
+        assert crossrank("index", str(sample_corpus), *common, "--quiet").returncode == 0
+        asked = crossrank_process(
+            "ask", "What does assert do?", *common, "--reranker", tiny_reranker_path,
+            "--precision", "fp32", "--json", env={"OTEL_EXPORTER_OTLP_ENDPOINT": url},
+        )  # fmt: skip
+        assert asked.returncode == 0, asked.stderr
+        hits = json.loads(asked.stdout)["hits"]
+        while True:  # Phoenix's own API, as its UI reads it
+            found = httpx.get(f"{url}/v1/projects/default/spans", params={"limit": 100}).json()
+            reranks = [s for s in found["data"] if s["name"] == "crossrank.rerank"]
+            if reranks or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    finally:
+        server.terminate()
+        server.wait(30)
+    [rerank] = reranks
+    assert rerank["span_kind"] == "RERANKER"
+    attributes = rerank["attributes"]
+    assert attributes["reranker.query"] == "What does assert do?"
+    scores = [attributes[f"reranker.output_documents.{i}.document.score"] for i in range(len(hits))]
+    assert scores == pytest.approx([hit["rerank_score"] for hit in hits])
+    assert attributes["reranker.output_documents.0.document.id"] == hits[0]["id"]
