@@ -51,8 +51,8 @@ $(PHOENIX):
 # The served page's browser test uses Debian's chromium: installed where apt can (as root);
 # elsewhere that one test is skipped, saying why.
 chromium:
-	@command -v chromium >/dev/null || apt-get install -y -q chromium >/dev/null 2>&1 || \
-		(apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1) || \
+	@command -v chromium >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+		(apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1) || \
 		echo "chromium could not be installed: the page's browser test will be skipped"
 
 test-unit: install
