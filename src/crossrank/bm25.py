@@ -110,10 +110,9 @@ class BM25Index:
         ``where``/``where_document`` are Chroma filters, applied by Chroma itself.
         """
         check_search(query, k)
-        with tracing.span(self.name, tracing.RETRIEVER, tracing.retrieval(k)) as current:
-            current.input(query)
+        with tracing.retrieving(self.name, k, query) as current:
             hits = self._search(query, k, where, where_document)
-            current.documents(tracing.RETRIEVAL_DOCUMENTS, hits)
+            current.retrieved(hits)
         return hits
 
     def _search(

@@ -110,7 +110,7 @@ class Pipeline:
                 vectors = self.store.embeddings([hit.id for hit in hits])
                 chosen = fusion.mmr(self._relevance(hits), vectors, k, settings.mmr)
                 hits = [hits[i] for i in chosen]
-                step.documents(tracing.RETRIEVAL_DOCUMENTS, hits)
+                step.retrieved(hits)
         return hits[:k]
 
     def _relevance(self, hits: list[Hit]) -> np.ndarray:
@@ -123,14 +123,12 @@ class Pipeline:
 
     def _hybrid(self, query: str, k: int, filters: dict[str, Any]) -> list[Hit]:
         attributes = {
-            **tracing.retrieval(k),
             "crossrank.fusion": self.settings.fusion,
             "crossrank.weights": json.dumps(self.settings.weights),
         }
-        with tracing.span("hybrid", tracing.RETRIEVER, attributes) as current:
-            current.input(query)
+        with tracing.retrieving("hybrid", k, query, attributes) as current:
             hits = self._fused(query, k, filters)
-            current.documents(tracing.RETRIEVAL_DOCUMENTS, hits)
+            current.retrieved(hits)
         return hits
 
     def _fused(self, query: str, k: int, filters: dict[str, Any]) -> list[Hit]:

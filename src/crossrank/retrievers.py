@@ -62,15 +62,14 @@ class DenseRetriever:
         """The ``k`` chunks most similar to ``query``, best first (cosine similarity)."""
         check_search(query, k)
         encoder = self.collection.encoder
-        with tracing.span(self.name, tracing.RETRIEVER, tracing.retrieval(k)) as current:
-            current.input(query)
+        with tracing.retrieving(self.name, k, query) as current:
             with tracing.span(
                 "embed_query", tracing.EMBEDDING, {tracing.EMBEDDING_MODEL_NAME: encoder.model_name}
             ) as embedding:
                 embedding.input(query)
                 vector = encoder.embed_query(query)
             hits = self._nearest(vector, k, where, where_document)
-            current.documents(tracing.RETRIEVAL_DOCUMENTS, hits)
+            current.retrieved(hits)
         return hits
 
     def search_by_vector(
@@ -91,9 +90,9 @@ class DenseRetriever:
                 f"query vector of dimension {len(query)}; {encoder.model_name!r} "
                 f"makes dimension {encoder.dimension}"
             )
-        with tracing.span(self.name, tracing.RETRIEVER, tracing.retrieval(k)) as current:
+        with tracing.retrieving(self.name, k) as current:
             hits = self._nearest(query, k, where, where_document)
-            current.documents(tracing.RETRIEVAL_DOCUMENTS, hits)
+            current.retrieved(hits)
         return hits
 
     def _nearest(

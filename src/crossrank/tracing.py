@@ -111,15 +111,14 @@ class Span:
         if self.recording:
             self._documents.update(documents(key, hits, scores))
 
+    def retrieved(self, hits: Sequence[Any]) -> None:
+        """The hits a retrieving stage returns, best first (``retrieval.documents``)."""
+        self.documents(RETRIEVAL_DOCUMENTS, hits)
+
     def _write(self) -> None:
         if self.recording:
             self._span.set_attributes(self._documents)
             self._span.set_attributes(self._scalars)
-
-
-def retrieval(k: int) -> dict[str, Any]:
-    """A retriever span's attributes: OTel GenAI's retrieval operation and its top k."""
-    return {GEN_AI_OPERATION: "retrieval", GEN_AI_TOP_K: k}
 
 
 def _kept(attributes: Mapping[str, Any]) -> dict[str, Any]:
@@ -182,6 +181,23 @@ def span(name: str, kind: str = CHAIN, attributes: Mapping[str, Any] = {}) -> It
     finally:
         if sink is not None:
             sink(name, time.perf_counter() - started)
+
+
+@contextmanager
+def retrieving(
+    name: str,
+    k: int,
+    query: str | None = None,
+    attributes: Mapping[str, Any] = {},  # noqa: B006
+) -> Iterator[Span]:
+    """A RETRIEVER span for ``k`` hits: OTel GenAI's retrieval operation beside
+    OpenInference's, with the query as its input; record the hits with ``.retrieved``."""
+    with span(
+        name, RETRIEVER, {GEN_AI_OPERATION: "retrieval", GEN_AI_TOP_K: k, **attributes}
+    ) as current:
+        if query is not None:
+            current.input(query)
+        yield current
 
 
 @contextmanager
