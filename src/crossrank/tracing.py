@@ -240,6 +240,16 @@ class Stage:
         return found
 
 
+def ranks(stages: Sequence[Stage]) -> dict[str, dict[str, tuple[int, float | None]]]:
+    """For each stage that returned documents: each id's rank (from 1) and score there."""
+    found = {stage.name: stage.documents() for stage in stages}
+    return {
+        name: {id_: (rank, score) for rank, (id_, score) in enumerate(documents, 1)}
+        for name, documents in found.items()
+        if documents
+    }
+
+
 @contextmanager
 def recording() -> Iterator[list[Stage]]:
     """The crossrank stages run in the block (and in what it runs with its context), in

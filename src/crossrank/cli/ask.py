@@ -224,11 +224,11 @@ def _print_trace(stages: list[tracing.Stage], hits: list[Hit]) -> None:
     for stage in stages:
         console.print(f"{'  ' * stage.depth}{stage.name:<{24 - 2 * stage.depth}} "
                       f"{1000 * stage.seconds:9.1f} ms", highlight=False)  # fmt: skip
-    ranked = {stage.name: stage.ids() for stage in stages if stage.ids()}
+    ranked = tracing.ranks(stages)
     table = Table(title="rank of each hit at each stage")
     for column in ("#", *ranked, "source"):
         table.add_column(column, justify="right")
     for rank, hit in enumerate(hits, 1):
-        at = [str(ids.index(hit.id) + 1) if hit.id in ids else "-" for ids in ranked.values()]
+        at = [str(found[hit.id][0]) if hit.id in found else "-" for found in ranked.values()]
         table.add_row(str(rank), *at, os.path.basename(str(hit.metadata.get(SOURCE, ""))))
     console.print(table)

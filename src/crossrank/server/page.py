@@ -11,7 +11,7 @@ from html import escape
 
 from ..context import Context
 from ..hit import SOURCE, Hit
-from ..tracing import Stage
+from ..tracing import Stage, ranks
 
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 76em; color: #222; }
@@ -57,7 +57,7 @@ def _timings(stages: Sequence[Stage]) -> list[str]:
 
 
 def _hits(hits: Sequence[Hit], stages: Sequence[Stage]) -> list[str]:
-    ranked = {s.name: dict(_ranks(s)) for s in stages if s.documents()}
+    ranked = ranks(stages)
     first = next((name for name in ranked if name != "rerank"), None)
     head = "".join(f'<th class="n">{escape(name)}</th>' for name in ranked)
     rows = []
@@ -80,10 +80,6 @@ def _hits(hits: Sequence[Hit], stages: Sequence[Stage]) -> list[str]:
         f'<table><tr><th class="n">#</th>{head}<th class="n">moved</th><th>source</th>'
         f"<th>text</th></tr>{''.join(rows)}</table>",
     ]
-
-
-def _ranks(stage: Stage) -> list[tuple[str, tuple[int, float | None]]]:
-    return [(id_, (i, score)) for i, (id_, score) in enumerate(stage.documents(), 1)]
 
 
 def _cell(found: tuple[int, float | None] | None) -> str:
