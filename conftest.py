@@ -361,23 +361,26 @@ def free_port() -> Callable[[], int]:
 
 
 @pytest.fixture(scope="session")
-def wait_ready() -> Callable[[str, subprocess.Popen], None]:
-    """``wait_ready(url, process)``: until the server's ``/health`` answers 200."""
+def wait_ready() -> Callable[..., None]:
+    """``wait_ready(url, process, path="/health", seconds=120)``: until ``url + path``
+    answers 200 (the server's process still running)."""
     import time
 
     import httpx
 
-    def wait(url: str, server: subprocess.Popen) -> None:
-        deadline = time.monotonic() + 120
+    def wait(
+        url: str, server: subprocess.Popen, path: str = "/health", seconds: float = 120
+    ) -> None:
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if server.poll() is not None:
                 output = server.stdout or server.stderr
-                raise AssertionError(f"crossrank serve exited: {output.read() if output else ''}")
+                raise AssertionError(f"{server.args[0]} exited: {output.read() if output else ''}")
             try:
-                if httpx.get(f"{url}/health").status_code == 200:
+                if httpx.get(f"{url}{path}").status_code == 200:
                     return
             except httpx.TransportError:
                 time.sleep(0.2)
-        raise AssertionError("crossrank serve did not become ready")
+        raise AssertionError(f"{server.args[0]} did not become ready")
 
     return wait

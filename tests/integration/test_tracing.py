@@ -169,8 +169,8 @@ def _wait_for(receiver: _Receiver, names: set[str]) -> list:
 
 
 def test_phoenix_shows_the_reranker_with_its_scored_documents(
-    tmp_path, free_port, crossrank, crossrank_process, sample_corpus, tiny_encoder_path,
-    tiny_reranker_path,
+    tmp_path, free_port, wait_ready, crossrank, crossrank_process, sample_corpus,
+    tiny_encoder_path, tiny_reranker_path,
 ):  # fmt: skip
     import shutil
 
@@ -185,14 +185,7 @@ def test_phoenix_shows_the_reranker_with_its_scored_documents(
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
-        while True:
-            assert server.poll() is None, server.stderr.read()[-2000:]  # type: ignore[union-attr]
-            try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "Phoenix did not start"
-                time.sleep(0.5)
+        wait_ready(url, server, "/healthz", deadline - time.monotonic())
         common = ["--db", str(tmp_path / "db"), "--model", tiny_encoder_path]
         assert crossrank("index", str(sample_corpus), *common, "--quiet").returncode == 0
         asked = crossrank_process(
