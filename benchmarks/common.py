@@ -6,9 +6,11 @@ import os
 import random
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from pydoc_data.topics import topics
+
+import numpy as np
 
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -53,6 +55,25 @@ def passages(n: int, low: int = 50, high: int = 400, seed: int = 0) -> list[str]
         start = rng.randrange(0, len(words) - size)
         out.append(" ".join(words[start : start + size]))
     return out
+
+
+def synthetic_records(
+    begin: int, end: int, dimension: int, step: int
+) -> Iterator[tuple[list[str], list[str], list[dict], np.ndarray]]:
+    """The scale benchmarks' records ``begin`` to ``end``, ``step`` at a time: ``(ids, texts,
+    metadatas, vectors)``; real passages as texts, a source per ten records, synthetic unit
+    vectors (a store's cost does not depend on what they mean). The same for every run."""
+    texts = passages(2000, low=50, high=200, seed=1)
+    for start in range(begin, end, step):
+        n = min(step, end - start)
+        vectors = np.random.default_rng(start).standard_normal((n, dimension))
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        yield (
+            [f"c{start + i}" for i in range(n)],
+            [texts[(start + i) % len(texts)] for i in range(n)],
+            [{"source": f"doc{(start + i) // 10}"} for i in range(n)],
+            vectors.astype(np.float32),
+        )
 
 
 def median_seconds(work: Callable[[], object], repeats: int) -> float:

@@ -27,7 +27,7 @@ import numpy as np
 from crossrank import Encoder, Pipeline, Store
 from crossrank.bm25 import RECHECK_S
 
-from common import CACHE, passages
+from common import CACHE, synthetic_records
 from query_latency import QUESTIONS
 
 
@@ -40,19 +40,10 @@ def build(db: Path, chunks: int, dimension: int) -> str:
     have = raw.count()
     if have >= chunks:
         return f"reused ({have:,} records)"
-    texts = passages(2000, low=50, high=200, seed=1)
     step = client.get_max_batch_size()
     started = time.perf_counter()
-    for begin in range(have, chunks, step):
-        n = min(step, chunks - begin)
-        vectors = np.random.default_rng(begin).standard_normal((n, dimension))
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        raw.add(
-            ids=[f"c{begin + i}" for i in range(n)],
-            documents=[texts[(begin + i) % len(texts)] for i in range(n)],
-            metadatas=[{"source": f"doc{(begin + i) // 10}"} for i in range(n)],
-            embeddings=vectors.astype(np.float32),
-        )
+    for ids, texts, metadatas, vectors in synthetic_records(have, chunks, dimension, step):
+        raw.add(ids=ids, documents=texts, metadatas=metadatas, embeddings=vectors)
     return f"added by chromadb at {(chunks - have) / (time.perf_counter() - started):,.0f}/s"
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from crossrank import Encoder, Pipeline, Reranker, Store
 
-from common import benchmark_cross_encoder, passages
+from common import benchmark_cross_encoder, passages, synthetic_records
 
 QUESTIONS = [
     "How do I leave a loop early?",
@@ -52,19 +52,10 @@ def build(db: Path, chunks: int) -> str:
     have = store.count()
     if have >= chunks:
         return f"reused ({have:,} chunks)"
-    texts = passages(2000, low=50, high=200, seed=1)
     step = store.client.get_max_batch_size()
     started = time.perf_counter()
-    for begin in range(have, chunks, step):
-        n = min(step, chunks - begin)
-        vectors = np.random.default_rng(begin).standard_normal((n, store.encoder.dimension))
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        store.collection.upsert(
-            [f"c{begin + i}" for i in range(n)],
-            [texts[(begin + i) % len(texts)] for i in range(n)],
-            [{"source": f"doc{(begin + i) // 10}"} for i in range(n)],
-            vectors.astype(np.float32),
-        )
+    for records in synthetic_records(have, chunks, store.encoder.dimension, step):
+        store.collection.upsert(*records)
     return f"{(chunks - have) / (time.perf_counter() - started):,.0f} chunks/s"
 
 
