@@ -216,6 +216,14 @@ class BM25Index:
         self._counted = time.monotonic()
         return True
 
+    def catch_up(self) -> None:
+        """Bring the index in step with the collection now, as a search would first.
+
+        A server does it at its start, so its first keyword search need not wait.
+        """
+        with self._lock:
+            self._current()
+
     def rebuild(self) -> None:
         """Read every record again: after another library replaced records in place."""
         with self._lock, self._exclusive():

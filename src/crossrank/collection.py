@@ -39,6 +39,8 @@ VERSION_KEY = "crossrank:version"
 WRITTEN_KEY = "crossrank:written"  # on each record: when it was written (ns since the epoch)
 DELETED_KEY = "crossrank:deleted"  # in the collection's metadata: the deletion log
 LOGGED_DELETIONS = 1000  # ids kept in the log; a reader further behind reads everything
+SERVER_TIMEOUT_S = 60.0  # the longest a call to a Chroma server may take (Chroma's own
+CONNECT_TIMEOUT_S = 5.0  # query timeout is 60 s), and to connect to it
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,11 @@ class Collection:
                 f"{self.encoder.model_name!r} makes dimension {self.encoder.dimension}: name "
                 "the model the collection was built with"
             )
+
+    def ping(self) -> None:
+        """Raise :class:`StoreError` unless the database answers (the collection may not exist)."""
+        with self._errors():
+            self.client.heartbeat()
 
     def exists(self) -> bool:
         """Whether the collection exists (checking it against the encoder if it does)."""
@@ -441,6 +448,18 @@ def _is_network_error(error: Exception) -> bool:
     )
 
 
+def _time_out(client: Any) -> None:
+    """Give chromadb's HTTP client time limits: it makes one that waits forever, and has no
+    setting for it, so a Chroma server that hangs would hang every request behind it."""
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(SERVER_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
+    else:  # a chromadb that changed its insides: say so rather than hang unnoticed
+        logger.warning("cannot set time limits on chromadb's HTTP client")
+
+
 def _make_client(connection: Connection) -> Any:
     import chromadb
 
@@ -448,13 +467,15 @@ def _make_client(connection: Connection) -> Any:
     # it refuses a second client with other settings (e.g. a user's plain EphemeralClient).
     if connection.host:
         try:
-            return chromadb.HttpClient(
+            client = chromadb.HttpClient(
                 host=connection.host, port=connection.port, headers=dict(connection.headers)
             )
         except Exception as error:  # connection refused, 401/403 from an auth proxy...
             raise StoreError(
                 f"cannot use the Chroma server at {connection.host}:{connection.port}: {error}"
             ) from error
+        _time_out(client)
+        return client
     if connection.in_memory:
         return chromadb.EphemeralClient()
     path = connection.path

@@ -48,6 +48,11 @@ class Store:
         headers: HTTP headers sent to the server, e.g. ``{"Authorization": "Bearer ..."}``.
         client: An existing ``chromadb`` client to use instead of making one.
         connection: All of ``path`` to ``in_memory`` in one object (then leave those out).
+        keyword_dir: A folder to keep the keyword (BM25) index in, one subfolder per
+            collection, so a restart opens it as saved and reads only what changed. An
+            embedded store keeps it beside its database unless this is given; a server or
+            in-memory store keeps it in memory (built at the first keyword search) unless
+            this is given.
 
     Example:
         >>> store = Store("./.crossrank")
@@ -67,6 +72,7 @@ class Store:
         headers: Mapping[str, str] | None = None,
         client: Any = None,
         connection: Connection | None = None,
+        keyword_dir: str | Path | None = None,
     ) -> None:
         self.connection = connection or Connection(
             path, collection, host, port, dict(headers or {}), in_memory
@@ -82,9 +88,12 @@ class Store:
         )
         self.indexer = Indexer(self.collection)
         self.dense = DenseRetriever(self.collection)
-        saved = self.connection.persistent and client is None
-        folder = Path(self.connection.path) / "keyword" / self.connection.collection
-        self.bm25 = BM25Index(self.collection, folder if saved else None)
+        folder: Path | None = None
+        if keyword_dir is not None:
+            folder = Path(keyword_dir).expanduser() / self.connection.collection
+        elif self.connection.persistent and client is None:
+            folder = Path(self.connection.path) / "keyword" / self.connection.collection
+        self.bm25 = BM25Index(self.collection, folder)
 
     @property
     def client(self) -> Any:

@@ -17,12 +17,14 @@ from crossrank.ingest import chunk_id
 pytestmark = pytest.mark.slow
 
 
-def _start(path: Path) -> tuple[subprocess.Popen, int]:
-    """A ``chroma run`` server on a free loopback port, once it accepts connections."""
+def _start(path: Path, port: int | None = None) -> tuple[subprocess.Popen, int]:
+    """A ``chroma run`` server on ``port`` (default: a free loopback port), once it accepts
+    connections."""
     chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    if port is None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
     server = subprocess.Popen(
         [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL,
@@ -194,3 +196,111 @@ def test_a_second_process_writes_are_seen_on_the_next_query(
     assert [hit.text for hit in store.bm25.search("axolotls", 5)] == ["Axolotls live in lakes."]
     assert store.bm25.search("zebrafish", 5) == []
     assert bm25_spy["rebuilds"] == [1] and bm25_spy["changed"] == [2]  # read: 1 new, 1 deleted
+
+
+def _keyword_store(port: int, collection: str, encoder: str, folder: Path) -> Store:
+    where = {"collection": collection, "host": "127.0.0.1", "port": port}
+    return Store(encoder=Encoder(encoder), keyword_dir=folder, **where)
+
+
+def test_a_keyword_dir_opens_as_saved_and_reads_only_what_changed(
+    chroma_server: int, tiny_encoder_path: str, bm25_spy, tmp_path: Path
+):
+    """A replica's restart: its keyword index is opened from --keyword-dir, not rebuilt."""
+    name = f"kd{uuid.uuid4().hex[:8]}"
+    first = _keyword_store(chroma_server, name, tiny_encoder_path, tmp_path / "kw")
+    first.add_texts(["The zebrafish swims in the river.", "Otters eat fish."], ids=["z", "o"])
+    assert [hit.id for hit in first.bm25.search("zebrafish", 5)] == ["z"]
+    assert bm25_spy["rebuilds"] == [1] and (tmp_path / "kw" / name / "meta.json").exists()
+
+    restarted = _keyword_store(chroma_server, name, tiny_encoder_path, tmp_path / "kw")
+    assert [hit.id for hit in restarted.bm25.search("otters", 5)] == ["o"]
+    assert bm25_spy["rebuilds"] == [1]  # opened as saved
+    first.add_texts(["Axolotls live in lakes."], ids=["a"])
+    again = _keyword_store(chroma_server, name, tiny_encoder_path, tmp_path / "kw")
+    assert [hit.id for hit in again.bm25.search("axolotls", 5)] == ["a"]
+    assert bm25_spy["rebuilds"] == [1] and bm25_spy["changed"] == [1]  # read the one new record
+
+
+def test_a_damaged_or_foreign_keyword_dir_is_rebuilt_not_trusted(
+    chroma_server: int, tiny_encoder_path: str, bm25_spy, tmp_path: Path
+):
+    names = [f"kd{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    stores = [_keyword_store(chroma_server, n, tiny_encoder_path, tmp_path / "kw") for n in names]
+    stores[0].add_texts(["The zebrafish swims in the river."], ids=["z"])
+    stores[1].add_texts(["Axolotls live in lakes."], ids=["a"])
+    for store in stores:
+        store.bm25.catch_up()
+    assert bm25_spy["rebuilds"] == [1, 1]
+    # The first collection's index, copied over the second's: another collection's state.
+    shutil.rmtree(tmp_path / "kw" / names[1])
+    shutil.copytree(tmp_path / "kw" / names[0], tmp_path / "kw" / names[1])
+    second = _keyword_store(chroma_server, names[1], tiny_encoder_path, tmp_path / "kw")
+    assert second.bm25.search("zebrafish", 5) == []
+    assert [hit.id for hit in second.bm25.search("axolotls", 5)] == ["a"]
+    assert bm25_spy["rebuilds"] == [1, 1, 1]
+    # A damaged index: unreadable metadata.
+    (tmp_path / "kw" / names[0] / "meta.json").write_text("{not json")
+    first = _keyword_store(chroma_server, names[0], tiny_encoder_path, tmp_path / "kw")
+    assert [hit.id for hit in first.bm25.search("zebrafish", 5)] == ["z"]
+    assert bm25_spy["rebuilds"] == [1, 1, 1, 1]
+
+
+def test_ready_follows_the_chroma_server_down_and_back(
+    tmp_path: Path, tiny_encoder_path: str, tiny_reranker_path: str, serving
+):
+    """/ready says 503 naming the store while Chroma is stopped or hangs, 200 once it is back;
+    /health stays 200 (alive) throughout, and no request waits past the stated limits."""
+    import signal
+
+    import httpx
+
+    from crossrank import Reranker
+    from crossrank.server import create_app
+    from crossrank.server.readiness import CHECK_TIMEOUT_S
+
+    chroma, port = _start(tmp_path / "chroma")
+    try:
+        store = _keyword_store(port, "ready", tiny_encoder_path, tmp_path / "kw")
+        store.add_texts(["The zebrafish swims in the river.", "Otters eat fish."])
+        app = create_app(Reranker(tiny_reranker_path), store)
+        with serving(app) as url:
+            _wait_for(url, 200)
+            search = {"query": "zebrafish", "top_n": 1}
+            before = httpx.post(f"{url}/v1/search", json=search)
+            assert before.status_code == 200 and before.json()["hits"]
+
+            chroma.terminate()
+            chroma.wait(30)
+            down = httpx.get(f"{url}/ready")
+            assert down.status_code == 503 and "store" in down.json()["not_ready"]
+            assert "is it still running?" in down.json()["not_ready"]["store"]
+            assert httpx.get(f"{url}/health").status_code == 200
+            assert httpx.post(f"{url}/v1/search", json=search, timeout=30).status_code == 503
+
+            chroma, _ = _start(tmp_path / "chroma", port)
+            _wait_for(url, 200)
+            assert httpx.post(f"{url}/v1/search", json=search).json() == before.json()
+
+            chroma.send_signal(signal.SIGSTOP)  # a server that hangs: it accepts, never answers
+            try:
+                start = time.monotonic()
+                hung = httpx.get(f"{url}/ready", timeout=30)
+                assert hung.status_code == 503
+                assert "no answer in" in hung.json()["not_ready"]["store"]
+                assert time.monotonic() - start < CHECK_TIMEOUT_S + 5
+            finally:
+                chroma.send_signal(signal.SIGCONT)
+            _wait_for(url, 200)
+    finally:
+        chroma.terminate()
+        chroma.wait(30)
+
+
+def _wait_for(url: str, status: int, seconds: float = 60) -> None:
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while (answer := httpx.get(f"{url}/ready", timeout=30)).status_code != status:
+        assert time.monotonic() < deadline, answer.json()
+        time.sleep(0.2)

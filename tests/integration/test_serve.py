@@ -157,7 +157,7 @@ def test_malformed_bodies_and_unknown_fields(url):
     assert typo.status_code == 422 and "topn" in typo.json()["message"]
     bad_setting = httpx.post(f"{url}/v1/search", json={"query": "q", "weights": {"dense": 1}})
     assert bad_setting.status_code == 422 and "weights" in bad_setting.json()["message"]
-    assert httpx.get(f"{url}/health").json()["status"] == "ready"  # still serving
+    assert httpx.get(f"{url}/health").json()["status"] == "alive"  # still serving
 
 
 def test_client_errors_name_the_problem(url):
@@ -173,6 +173,7 @@ def test_client_errors_name_the_problem(url):
 
 def test_an_api_key_guards_every_endpoint_but_health(locked_url, models):
     assert httpx.get(f"{locked_url}/health").status_code == 200
+    assert httpx.get(f"{locked_url}/ready").status_code in (200, 503)  # never 401
     body = {"query": QUERY, "documents": DOCUMENTS}
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {KEY}"}):
         for path, method in [("/v2/rerank", "POST"), ("/v1/search", "POST"), ("/metrics", "GET")]:

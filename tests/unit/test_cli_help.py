@@ -1,5 +1,5 @@
 """The CLI's help, as it read before the CLI was split into one module per command
-(plus `ask --trace` and `serve --no-page`, added after the split)."""
+(plus `ask --trace`, `serve --no-page` and `--keyword-dir`, added after the split)."""
 
 from pathlib import Path
 

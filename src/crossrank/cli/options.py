@@ -59,6 +59,7 @@ class StoreOptions:
     model: str | None
     device: str | None
     precision: str
+    keyword_dir: str | None
 
     def open(self, db: str | None = None) -> Store:
         """The store they name (``db``: the folder when --db was not given)."""
@@ -76,7 +77,7 @@ class StoreOptions:
         encoder = Encoder(
             self.model or DEFAULT_ENCODER, device=self.device, precision=self.precision
         )
-        store = Store(encoder=encoder, connection=connection)
+        store = Store(encoder=encoder, connection=connection, keyword_dir=self.keyword_dir)
         # Only a named model opens a collection another library built.
         store.collection.named = self.model is not None
         return store
@@ -190,6 +191,14 @@ def store_options(db: str | None = DEFAULT_DB) -> Any:
             show_default=True,
             help="Model precision: fp32 is exact, bf16/fp16 fast; auto is bf16/fp16 on a GPU, "
             "and on a CPU bf16 for the reranker where the CPU does bf16 natively, else fp32.",
+        ),
+        click.option(
+            "--keyword-dir",
+            default=None,
+            envvar="CROSSRANK_KEYWORD_DIR",
+            metavar="DIR",
+            help="Keep the keyword (BM25) index in DIR, so a restart reads only what changed "
+            "(for --chroma; an embedded store keeps it beside --db).",
         ),
     ]
     return _grouped("store", StoreOptions, options)

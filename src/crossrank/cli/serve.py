@@ -28,7 +28,8 @@ from .options import (
     "--api-key",
     default=None,
     envvar="CROSSRANK_API_KEY",
-    help="Require Authorization: Bearer KEY on every endpoint but /health [env CROSSRANK_API_KEY].",
+    help="Require Authorization: Bearer KEY on every endpoint but /health and /ready "
+    "[env CROSSRANK_API_KEY].",
 )
 @click.option(
     "--max-documents",
@@ -65,8 +66,9 @@ def serve(
     no_page: bool,
 ) -> None:
     """Serve the reranker and the store over HTTP: Cohere's, Jina's and TEI's rerank APIs,
-    /v1/search and /v1/index, /health and /metrics, and a page at / to look at one question
-    stage by stage. Models load once, before the port opens.
+    /v1/search and /v1/index, /health (alive), /ready (store and keyword index) and /metrics,
+    and a page at / to look at one question stage by stage. Models load once, before the port
+    opens.
     """
     from .._extras import require
 

@@ -2,7 +2,8 @@
 
 Endpoints (all JSON): ``POST /v2/rerank`` and ``/v1/rerank`` (Cohere; ``/v1`` also in
 Jina's shape), ``POST /rerank`` (text-embeddings-inference), ``POST /v1/search`` and
-``/v1/index`` (crossrank's own), ``GET /health`` and ``GET /metrics`` (Prometheus).
+``/v1/index`` (crossrank's own), ``GET /health`` (alive), ``GET /ready`` (ready for
+traffic) and ``GET /metrics`` (Prometheus).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from ..settings import RetrievalSettings, ServerLimits, check_query
 from ..store import Store
 from . import page as pages
 from .batching import BatchedReranker, Batcher
+from .readiness import Readiness
 from .schemas import CohereRerank, Index, Search, TEIRerank
 
 
@@ -63,15 +65,18 @@ def create_app(
 ) -> FastAPI:
     """The crossrank server's ASGI application.
 
-    Models load before the app answers (in its startup), so ``/health`` is ready from
-    the first request it can receive.
+    Models load before the app answers (in its startup); then the store's keyword index
+    catches up in the background. ``/health`` says the process is alive (200 once it
+    answers); ``/ready`` says 200 when the store answers and the keyword index is in
+    step, else 503 naming what is not ready.
 
     Args:
         reranker: The cross-encoder behind every rerank endpoint; None: reranking is off
             (``/v1/search`` gives retrieval order, the rerank endpoints answer 503).
         store: The store ``/v1/search`` and ``/v1/index`` use; None: those answer 503.
         retrieval: ``/v1/search``'s default first-stage settings.
-        api_key: When set, every endpoint but ``/health`` needs ``Authorization: Bearer KEY``.
+        api_key: When set, every endpoint but ``/health`` and ``/ready`` needs
+            ``Authorization: Bearer KEY``.
         limits: Per-request limits.
         page: Serve the page at ``/`` (one question, stage by stage; needs a store). With
             an API key, a browser asks for it (any user name, the key as password).
@@ -84,6 +89,7 @@ def create_app(
     retrieval = retrieval or RetrievalSettings()
     metrics = _Metrics()
     state: dict[str, Any] = {}
+    readiness = Readiness(store, keyword=retrieval.retrieval != "dense")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -96,6 +102,7 @@ def create_app(
         if store is not None:
             await asyncio.to_thread(store.encoder.embed, ["warm up"])
         state["ready"] = True
+        readiness.start()
         yield
 
     app = FastAPI(
@@ -203,15 +210,28 @@ def create_app(
         ids = await run_in_threadpool(target.add_texts, body.texts, body.metadatas, ids=body.ids)
         return {"ids": ids, "count": await run_in_threadpool(target.count)}
 
-    @app.get("/health")
-    async def health() -> Response:
-        ready = state.get("ready", False)
-        payload = {
-            "status": "ready" if ready else "loading",
+    def described() -> dict[str, Any]:
+        return {
             "reranker": reranker.model_name if reranker else None,
             "store": store.connection.describe() if store else None,
         }
-        return JSONResponse(payload, status_code=200 if ready else 503)
+
+    @app.get("/health")
+    async def health() -> Response:
+        alive = state.get("ready", False)  # (models load before the server listens)
+        payload = {"status": "alive" if alive else "loading", **described()}
+        return JSONResponse(payload, status_code=200 if alive else 503)
+
+    @app.get("/ready")
+    async def ready() -> Response:
+        problems = await readiness.problems()
+        if not state.get("ready", False):
+            problems["models"] = "loading"
+        payload = {"status": "not ready" if problems else "ready", **described()}
+        return JSONResponse(
+            {**payload, "not_ready": problems} if problems else payload,
+            status_code=503 if problems else 200,
+        )
 
     if page and store is not None:
 
@@ -245,7 +265,7 @@ def _auth(api_key: str | None) -> Callable[[Request], None]:
     expected = hashlib.sha256(api_key.encode()).digest() if api_key else b""
 
     def check(request: Request) -> None:
-        if not api_key or request.url.path == "/health":
+        if not api_key or request.url.path in ("/health", "/ready"):
             return
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "basic" and request.url.path == "/":  # a browser, on the page
