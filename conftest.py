@@ -301,6 +301,63 @@ def server_url(served_models, serving) -> Iterator[str]:
         yield url
 
 
+class ModelCalls:
+    """A spy on the cross-encoder's shared calls (:func:`model_calls`)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.requests: list[int] = []  # requests in each call
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+        self.gate.set()
+        self.poison: str | None = None
+
+    def hold(self) -> None:
+        """Make the next call wait inside the model until :meth:`release`."""
+        self.entered.clear()
+        self.gate.clear()
+
+    def release(self) -> None:
+        self.gate.set()
+
+    def wait_until_queued(self, reranker: Any, callers: int, seconds: float = 30) -> None:
+        """Until ``callers`` requests are in calls or waiting in the reranker's batcher."""
+        import time
+
+        deadline = time.monotonic() + seconds
+        while sum(self.requests) + reranker.batcher.depth < callers:
+            assert time.monotonic() < deadline, (self.requests, reranker.batcher.depth)
+            time.sleep(0.001)
+
+
+@pytest.fixture
+def model_calls(monkeypatch) -> ModelCalls:
+    """Counts the requests in each of the cross-encoder's shared calls (the batcher's).
+
+    ``hold()`` makes the next call wait inside the model until ``release()``, so callers
+    can be made to arrive while the model works; a text containing ``poison`` makes a call
+    fail (as NaN logits would).
+    """
+    from crossrank import reranker
+    from crossrank.reranker import Reranker
+
+    spy = ModelCalls()
+    real = Reranker._score_spans
+
+    def counted(self, requests):  # type: ignore[no-untyped-def]
+        spy.requests.append(len(requests))
+        spy.entered.set()
+        assert spy.gate.wait(30)
+        if spy.poison and any(spy.poison in text for _, texts in requests for text in texts):
+            raise FloatingPointError("the reranker produced NaN or infinite logits")
+        return real(self, requests)
+
+    monkeypatch.setattr(Reranker, "_score_spans", counted)
+    monkeypatch.setattr(reranker, "_batchers", {})  # batchers made with the spy
+    return spy
+
+
 @pytest.fixture
 def bm25_spy(monkeypatch):
     """Counts rebuilds and records how many records each catch-up read from Chroma.

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
@@ -182,6 +183,10 @@ class RemotePipeline:
             where=where,
             where_document=where_document,
         )
+
+    async def asearch(self, query: str, **options: Any) -> list[Hit]:
+        """:meth:`search` for coroutines (the HTTP call runs in a worker thread)."""
+        return await asyncio.to_thread(self.search, query, **options)
 
 
 __all__ = ["API_KEY_ENV", "Client", "RemotePipeline"]

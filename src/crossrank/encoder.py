@@ -16,6 +16,9 @@ from .settings import DEFAULT_ENCODER, check_precision
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+PAD_TO = 32  # tokens: each batch is padded to a multiple of this, so the model sees a few
+# shapes (see crossrank.reranker.LENGTHS)
+
 
 class Encoder(_models.LazyModel["SentenceTransformer"]):
     """A sentence-transformers bi-encoder producing normalized embeddings.
@@ -117,6 +120,8 @@ class Encoder(_models.LazyModel["SentenceTransformer"]):
                 batch_size=self.batch_size,
                 convert_to_numpy=True,
                 show_progress_bar=False,
+                # Padding is masked: a text's vector does not depend on it.
+                processing_kwargs={"text": {"pad_to_multiple_of": PAD_TO}},
             )
         return _unit(np.asarray(vectors, dtype=np.float32))  # normalized in fp32, even for bf16
 

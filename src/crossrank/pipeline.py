@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -70,15 +72,7 @@ class Pipeline:
         the first stage's candidates (hybrid fusion and MMR see the same pool).
         """
         top_n = self.top_n if top_n is None else top_n
-        check_cutoffs(top_n, None)
-        settings = {
-            "crossrank.retrieval": self.settings.retrieval,
-            "crossrank.fetch_k": self.settings.fetch_k,
-            "crossrank.top_n": top_n,
-            "crossrank.reranker": self.reranker.model_name if self.reranker else None,
-        }
-        with tracing.span("search", tracing.CHAIN, settings) as current:
-            current.input(query)
+        with self._searching(query, top_n) as current:
             hits = self.retrieve(
                 query, max(self.settings.fetch_k, top_n), where=where, where_document=where_document
             )
@@ -88,6 +82,48 @@ class Pipeline:
                 hits = self.reranker.rerank(query, hits, top_n=top_n, threshold=self.threshold)
             current.output([{"id": hit.id, "score": hit.score} for hit in hits])
         return hits
+
+    async def asearch(
+        self,
+        query: str,
+        *,
+        top_n: int | None = None,
+        where: Mapping[str, Any] | None = None,
+        where_document: Mapping[str, Any] | None = None,
+    ) -> list[Hit]:
+        """:meth:`search` for coroutines: retrieval runs in a worker thread, reranking in the
+        model's batches shared with the process's other callers; the event loop never
+        blocks on either."""
+        top_n = self.top_n if top_n is None else top_n
+        with self._searching(query, top_n) as current:
+            hits = await asyncio.to_thread(
+                self.retrieve,
+                query,
+                max(self.settings.fetch_k, top_n),
+                where=where,
+                where_document=where_document,
+            )
+            if self.reranker is None:
+                hits = hits[:top_n]
+            else:
+                hits = await self.reranker.arerank(
+                    query, hits, top_n=top_n, threshold=self.threshold
+                )
+            current.output([{"id": hit.id, "score": hit.score} for hit in hits])
+        return hits
+
+    @contextmanager
+    def _searching(self, query: str, top_n: int) -> Iterator[tracing.Span]:
+        check_cutoffs(top_n, None)
+        settings = {
+            "crossrank.retrieval": self.settings.retrieval,
+            "crossrank.fetch_k": self.settings.fetch_k,
+            "crossrank.top_n": top_n,
+            "crossrank.reranker": self.reranker.model_name if self.reranker else None,
+        }
+        with tracing.span("search", tracing.CHAIN, settings) as current:
+            current.input(query)
+            yield current
 
     def retrieve(
         self,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
-from dataclasses import replace
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +15,7 @@ import numpy as np
 
 from . import _models, fusion, tracing
 from ._spans import token_spans
+from .batching import Batcher
 from .hit import Hit
 from .settings import (
     DEFAULT_RERANKER,
@@ -29,6 +33,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Scored = tuple[float, tuple[int, int] | None]  # a score, and the span of text that won it
+_Scoring = tuple[list[Scored], int]  # one request's scores, and the pairs (windows) scored
+
+_batchers: dict[tuple[Any, ...], Batcher[_Scoring]] = {}  # one per model and batch settings
+# The lengths a batch is padded to (then multiples of 256), so that the model sees a few
+# shapes: oneDNN keeps kernels (and memory) per input shape, and a server that sees new
+# shapes forever grows without bound. Empty: pad to each batch's longest.
+LENGTHS = (32, 48, 64, 96, 128, 160, 192, 256, 320, 384, 448, 512)
+_batchers_lock = threading.Lock()
 
 
 class Reranker(_models.LazyModel["CrossEncoder"]):
@@ -37,7 +49,9 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
     Scores are in [0, 1]: the sigmoid of the logit for one-logit models, the positive-class
     probability for two-logit models. A passage longer than ``max_length`` is scored in
     overlapping windows and keeps its best window's score. Pairs are sorted by length and
-    batched by token count, so no forward pass computes much padding.
+    batched by token count, so no forward pass computes much padding. Callers in several
+    threads or coroutines of one process share the model's batches (see
+    :mod:`crossrank.batching`): each gets the scores it gets alone.
 
     Args:
         model_name: A CrossEncoder name or local folder, or a whole
@@ -171,15 +185,61 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
             ]
         if not any(texts for _, texts in requests):
             return [[] for _ in requests]
-        with self.lock:
-            return self._score_spans(requests)
+        batcher = self.batcher
+        futures = [batcher.submit(query, texts) if texts else None for query, texts in requests]
+        return self._traced([future.result() if future else ([], 0) for future in futures])
 
-    def _score_spans(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[Scored]]:
+    async def ascore_spans(
+        self, requests: Sequence[tuple[str, Sequence[str]]]
+    ) -> list[list[Scored]]:
+        """:meth:`score_spans` for coroutines: the model works in its own thread, sharing
+        batches with the process's other callers, and the event loop is never blocked."""
+        for query, _ in requests:
+            check_query(query)
+        if self.settings.server or not any(texts for _, texts in requests):
+            return await asyncio.to_thread(self.score_spans, requests)
+        if "batcher" not in self.__dict__:
+            await asyncio.to_thread(self.load)  # loading blocks: not on the event loop
+        batcher = self.batcher
+        futures = [
+            asyncio.wrap_future(batcher.submit(query, texts)) if texts else None
+            for query, texts in requests
+        ]
+        return self._traced([await future if future else ([], 0) for future in futures])
+
+    @cached_property
+    def batcher(self) -> Batcher[_Scoring]:
+        """The batcher this reranker's scoring goes through: the process's one for this
+        model (loaded here) and these batch settings."""
+        settings = self.settings
+        key = (id(self.model), settings.batch_size, settings.batch_tokens, settings.window_overlap)
+        with _batchers_lock:
+            if key not in _batchers:
+                _batchers[key] = Batcher(self._score_spans)
+            return _batchers[key]
+
+    def _traced(self, scorings: list[_Scoring]) -> list[list[Scored]]:
+        tracing.current().set(
+            {
+                "crossrank.reranker.pairs": sum(pairs for _, pairs in scorings),
+                "crossrank.reranker.texts": sum(len(scored) for scored, _ in scorings),
+            }
+        )
+        return [scored for scored, _ in scorings]
+
+    def _score_spans(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[_Scoring]:
+        """Score several requests in shared batches (the batcher's call)."""
+        with self.lock:
+            return self._scored(requests)
+
+    def _scored(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[_Scoring]:
         pairs: list[tuple[str, str]] = []
         owners: list[int] = []  # the text, numbered across all requests, each pair scores
         spans: list[tuple[int, int]] = []
+        windows: list[int] = []  # pairs per request
         first = 0
         for query, texts in requests:
+            windows.append(-len(pairs))
             query = self._fit_query(query)
             budget = self._passage_budget(query)
             for i, text in enumerate(texts):
@@ -188,31 +248,33 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
                     owners.append(first + i)
                     spans.append((start, end))
             first += len(texts)
+            windows[-1] += len(pairs)
         encoded = self.model.tokenizer([query for query, _ in pairs], [text for _, text in pairs])
         lengths = [min(len(ids), self.max_length) for ids in encoded["input_ids"]]
+        padded = [padded_length(length, self.max_length) for length in lengths]
         logits: list[np.ndarray] = [np.empty(0)] * len(pairs)
-        for batch in token_batches(lengths, self.batch_tokens, self.batch_size):
+        for batch in token_batches(padded, self.batch_tokens, self.batch_size):
+            # Padding is masked: a text's score does not depend on its batch's length.
+            length = {"padding": "max_length", "max_length": padded[batch[0]]} if LENGTHS else {}
             scores = self.model.predict(
                 [pairs[i] for i in batch],
                 batch_size=len(batch),
                 activation_fn=_identity,
                 convert_to_numpy=True,
                 show_progress_bar=False,
+                processing_kwargs={"text": length},
             )
             for i, row in zip(batch, np.asarray(scores, dtype=np.float64), strict=True):
                 logits[i] = row
         probabilities = _calibrate(np.stack(logits))
-        tracing.current().set(
-            {"crossrank.reranker.pairs": len(pairs), "crossrank.reranker.texts": first}
-        )
         best: list[Scored] = [(-1.0, None)] * first
         for owner, probability, span in zip(owners, probabilities, spans, strict=True):
             if probability > best[owner][0]:  # the first best window wins a tie
                 best[owner] = (float(probability), span)
-        split: list[list[Scored]] = []
+        split: list[_Scoring] = []
         first = 0
-        for _, texts in requests:
-            split.append(best[first : first + len(texts)])
+        for (_, texts), scored_pairs in zip(requests, windows, strict=True):
+            split.append((best[first : first + len(texts)], scored_pairs))
             first += len(texts)
         return split
 
@@ -269,6 +331,21 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
         ranked = self._ranked(query, texts, top_n=top_n, threshold=threshold, hits=hits)
         return [replace(hits[i], rerank_score=score, evidence=span) for i, (score, span) in ranked]
 
+    async def arerank(
+        self,
+        query: str,
+        hits: Sequence[Hit],
+        *,
+        top_n: int | None = None,
+        threshold: float | None = None,
+    ) -> list[Hit]:
+        """:meth:`rerank` for coroutines (see :meth:`ascore_spans`)."""
+        texts = [hit.text for hit in hits]
+        with self._ranking(query, texts, top_n, threshold, hits) as ranking:
+            (scored,) = await self.ascore_spans([(query, texts)])
+            ranked = ranking.select(scored)
+        return [replace(hits[i], rerank_score=score, evidence=span) for i, (score, span) in ranked]
+
     def _ranked(
         self,
         query: str,
@@ -279,6 +356,20 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
         hits: Sequence[Hit] | None = None,
     ) -> list[tuple[int, Scored]]:
         """:meth:`rank`, each score with its evidence span (``hits``: the texts' hits)."""
+        with self._ranking(query, texts, top_n, threshold, hits) as ranking:
+            (scored,) = self.score_spans([(query, texts)])
+            return ranking.select(scored)
+
+    @contextmanager
+    def _ranking(
+        self,
+        query: str,
+        texts: Sequence[str],
+        top_n: int | None,
+        threshold: float | None,
+        hits: Sequence[Hit] | None,
+    ) -> Iterator[_Ranking]:
+        """The rerank span around scoring, and the selection of the scored texts in it."""
         check_cutoffs(top_n, threshold)
         attributes = {
             tracing.RERANKER_MODEL_NAME: self.model_name,
@@ -290,16 +381,31 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
             if current.recording and tracing.shows_inputs():
                 current.set({tracing.RERANKER_QUERY: query})
             current.documents(tracing.RERANKER_INPUT_DOCUMENTS, hits or texts)
-            (scored,) = self.score_spans([(query, texts)])
-            ranked = select(
-                [score for score, _ in scored],
-                top_n=top_n,
-                threshold=threshold,
-                retrieval_weight=self.retrieval_weight,
-            )
-            chosen = [hits[i] if hits else texts[i] for i, _ in ranked]
-            scores = [scored[i][0] for i, _ in ranked]
-            current.documents(tracing.RERANKER_OUTPUT_DOCUMENTS, chosen, scores)
+            yield _Ranking(self, current, texts, hits, top_n, threshold)
+
+
+@dataclass
+class _Ranking:
+    """Picks the best of scored texts, as a reranker's settings and a call's cutoffs say,
+    and records them on the rerank span."""
+
+    reranker: Reranker
+    span: tracing.Span
+    texts: Sequence[str]
+    hits: Sequence[Hit] | None
+    top_n: int | None
+    threshold: float | None
+
+    def select(self, scored: list[Scored]) -> list[tuple[int, Scored]]:
+        ranked = select(
+            [score for score, _ in scored],
+            top_n=self.top_n,
+            threshold=self.threshold,
+            retrieval_weight=self.reranker.retrieval_weight,
+        )
+        chosen = [self.hits[i] if self.hits else self.texts[i] for i, _ in ranked]
+        scores = [scored[i][0] for i, _ in ranked]
+        self.span.documents(tracing.RERANKER_OUTPUT_DOCUMENTS, chosen, scores)
         return [(i, scored[i]) for i, _ in ranked]
 
 
@@ -326,12 +432,22 @@ def select(
     return ranked[:top_n] if top_n is not None else ranked
 
 
+def padded_length(length: int, limit: int) -> int:
+    """The length a batch whose longest pair has ``length`` tokens is padded to: the next
+    of :data:`LENGTHS` (beyond them, a multiple of 256), at most ``limit``."""
+    if not LENGTHS:
+        return length
+    step = next((each for each in LENGTHS if each >= length), -(-length // 256) * 256)
+    return min(step, limit)
+
+
 def token_batches(lengths: Sequence[int], max_tokens: int, max_size: int) -> list[list[int]]:
     """Group indices into batches of similar length, longest first.
 
     A batch is padded to its longest member, so it costs ``len(batch) * longest`` tokens;
     each batch stays within ``max_tokens`` of that cost (a single longer item goes alone)
-    and ``max_size`` members.
+    and ``max_size`` members. With :data:`LENGTHS`, each batch has a power-of-two size (a
+    batch of 13 goes as 8, 4 and 1), so that the model sees a few shapes.
     """
     batches: list[list[int]] = []
     for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
@@ -340,7 +456,23 @@ def token_batches(lengths: Sequence[int], max_tokens: int, max_size: int) -> lis
             batch.append(i)
         else:
             batches.append([i])
-    return batches
+    if not LENGTHS:
+        return batches
+    return [
+        batch[start : start + size]
+        for batch in batches
+        for start, size in _powers_of_two(len(batch))
+    ]
+
+
+def _powers_of_two(n: int) -> list[tuple[int, int]]:
+    """``(start, size)`` parts of ``n`` items, each a power of two, largest first."""
+    parts, start = [], 0
+    for bit in reversed(range(n.bit_length())):
+        if n & (1 << bit):
+            parts.append((start, 1 << bit))
+            start += 1 << bit
+    return parts
 
 
 def _score_head_in_fp32(model: CrossEncoder) -> None:
@@ -375,4 +507,4 @@ def _calibrate(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-logits))
 
 
-__all__ = ["Reranker", "Scored", "select", "token_batches"]
+__all__ = ["LENGTHS", "Reranker", "Scored", "padded_length", "select", "token_batches"]

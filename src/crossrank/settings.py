@@ -12,8 +12,9 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
@@ -301,8 +302,34 @@ def take(cls: type[S], options: dict[str, Any]) -> S:
     return cls(**{name: options.pop(name) for name in list(options) if name in names})
 
 
-def take_connection(options: dict[str, Any], *, in_memory_default: bool = False) -> Connection:
-    """A :class:`Connection` from ``options`` (see :func:`take`); other entries are refused.
+def refuse_unknown(owner: str, given: Collection[str], known: Collection[str]) -> None:
+    """Raise ``TypeError`` naming the arguments in ``given`` that ``owner`` does not take
+    (and the one meant, where one is close: ``model_name`` -> ``model``).
+
+    The frameworks' components ignore arguments they do not know; a misspelt or guessed
+    one (``CrossEncoderReranker(model_name=...)``) would then silently load the default.
+    """
+    unknown = sorted(set(given) - set(known))
+    if not unknown:
+        return
+    named = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        named.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
+    raise TypeError(
+        f"{owner} got unexpected arguments: {', '.join(named)}; it takes {', '.join(sorted(known))}"
+    )
+
+
+def take_connection(
+    options: dict[str, Any],
+    *,
+    in_memory_default: bool = False,
+    owner: str = "the store",
+    known: Collection[str] = (),
+) -> Connection:
+    """A :class:`Connection` from ``options`` (see :func:`take`); other entries are refused
+    (see :func:`refuse_unknown`: ``owner`` takes ``known`` besides the connection's fields).
 
     With ``in_memory_default``, no ``path`` and no ``host`` means an in-memory store (the
     frameworks' vector stores default to memory, as their Chroma ones do).
@@ -310,8 +337,7 @@ def take_connection(options: dict[str, Any], *, in_memory_default: bool = False)
     if in_memory_default and "path" not in options and "host" not in options:
         options.setdefault("in_memory", True)
     connection = take(Connection, options)
-    if options:
-        raise TypeError(f"unexpected arguments: {', '.join(sorted(options))}")
+    refuse_unknown(owner, options, {*known, *(item.name for item in fields(Connection))})
     return connection
 
 

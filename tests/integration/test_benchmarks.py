@@ -132,3 +132,10 @@ def test_tracing_overhead_smoke():
     for way in ("no OpenTelemetry", "tracing off (API only)", "tracing on (SDK, batch export)"):
         assert way in out
     assert out.count("x ") >= 3 and "us" in out
+
+
+def test_concurrency_smoke():
+    out = run("concurrency.py", "--callers", "1,2", "--repeats", "1")
+    for framework in ("LangChain", "LlamaIndex"):
+        assert out.count(f"| {framework} |") == 2
+    assert "one caller alone, p50:" in out and "in one score_many call" in out

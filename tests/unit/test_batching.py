@@ -1,14 +1,15 @@
-"""The server's cross-request batching: shared calls, the same scores, failures kept apart."""
+"""Concurrent callers of one model share its batches: coroutines, threads and the server
+alike (``crossrank.batching``), each getting the scores it gets alone, failures kept apart."""
 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 from crossrank import Reranker
-from crossrank.server.batching import Batcher
 
 QUERIES = ["how do I leave a loop early", "what does assert do", "import a module", "lambda"]
 TEXTS = [
@@ -18,72 +19,112 @@ TEXTS = [
     "Lambda expressions create anonymous functions.",
     "continue",
 ]
-
-
-class Recording(Reranker):
-    """Records each score_spans call's requests (the real scoring still runs)."""
-
-    calls: list[int]
-
-    def score_spans(self, requests):  # type: ignore[no-untyped-def]
-        self.calls.append(len(requests))
-        return super().score_spans(requests)
+REQUESTS = [(query, TEXTS[i:] + TEXTS[:i]) for i, query in enumerate(QUERIES)]
 
 
 @pytest.fixture
-def reranker(tiny_reranker_path: str) -> Recording:
-    reranker = Recording(tiny_reranker_path, device="cpu", precision="fp32", batch_size=4)
-    reranker.calls = []
-    return reranker.load()
+def reranker(tiny_reranker_path: str) -> Reranker:
+    return Reranker(tiny_reranker_path, device="cpu", precision="fp32", batch_size=4).load()
 
 
-async def test_concurrent_requests_share_one_call_and_keep_their_own_scores(reranker):
-    batcher = Batcher(reranker)
-    requests = [(query, TEXTS[i:] + TEXTS[:i]) for i, query in enumerate(QUERIES)]
-    together = await asyncio.gather(*(batcher.score(q, texts) for q, texts in requests))
-    assert reranker.calls == [len(QUERIES)]  # all four waited, then one shared call
-    for (query, texts), scores in zip(requests, together, strict=True):
-        alone = reranker.score(query, texts)
-        np.testing.assert_allclose(scores, alone, rtol=0, atol=1e-6)
+def alone(reranker: Reranker, query: str, texts: list[str]) -> list[float]:
+    (scored,) = reranker._scored([(query, texts)])  # the model's own call, no batcher
+    return [score for score, _ in scored[0]]
+
+
+async def test_coroutines_that_arrive_while_the_model_works_share_its_next_call(
+    reranker, model_calls
+):
+    model_calls.hold()
+    first = asyncio.create_task(reranker.ascore_spans([REQUESTS[0]]))
+    assert await asyncio.to_thread(model_calls.entered.wait, 30)  # the model works on it alone
+    rest = [asyncio.create_task(reranker.ascore_spans([request])) for request in REQUESTS[1:]]
+    while reranker.batcher.depth < len(REQUESTS) - 1:
+        await asyncio.sleep(0.001)
+    ticks = 0
+    while ticks < 5:  # the event loop runs while the model works
+        await asyncio.sleep(0.001)
+        ticks += 1
+    model_calls.release()
+    results = await asyncio.gather(first, *rest)
+    assert model_calls.requests == [1, len(REQUESTS) - 1]
+    for (query, texts), (scored,) in zip(REQUESTS, results, strict=True):
+        scores = [score for score, _ in scored]
+        np.testing.assert_allclose(scores, alone(reranker, query, texts), rtol=0, atol=1e-6)
         assert all(type(score) is float for score in scores)
 
 
-async def test_requests_arriving_while_the_model_works_go_in_the_next_call(reranker):
-    batcher = Batcher(reranker, max_texts=len(TEXTS))
-    first = asyncio.create_task(batcher.score(QUERIES[0], TEXTS))
-    await asyncio.sleep(0)  # the worker takes the first request alone...
-    rest = [asyncio.create_task(batcher.score(q, TEXTS[:2])) for q in QUERIES[1:]]
-    await asyncio.gather(first, *rest)
-    assert reranker.calls[0] == 1
-    assert sum(reranker.calls) == len(QUERIES) and len(reranker.calls) < len(QUERIES)
+def test_threads_share_the_next_call_and_get_their_solo_scores(reranker, model_calls):
+    model_calls.hold()
+    with ThreadPoolExecutor(len(REQUESTS)) as pool:
+        first = pool.submit(reranker.score, *REQUESTS[0])
+        assert model_calls.entered.wait(30)
+        rest = [pool.submit(reranker.score, *request) for request in REQUESTS[1:]]
+        model_calls.wait_until_queued(reranker, len(REQUESTS))
+        model_calls.release()
+        results = [first.result(), *(future.result() for future in rest)]
+    assert model_calls.requests == [1, len(REQUESTS) - 1]
+    for (query, texts), scores in zip(REQUESTS, results, strict=True):
+        np.testing.assert_allclose(scores, alone(reranker, query, texts), rtol=0, atol=1e-6)
 
 
-async def test_a_failing_request_fails_alone(reranker, monkeypatch):
-    batcher = Batcher(reranker)
-    real = Reranker.score_spans
-
-    def refuse_the_poison(self, requests):  # type: ignore[no-untyped-def]
-        if any("poison" in text for _, texts in requests for text in texts):
-            raise FloatingPointError("the reranker produced NaN or infinite logits")
-        return real(self, requests)
-
-    monkeypatch.setattr(Reranker, "score_spans", refuse_the_poison)
-    good, bad = await asyncio.gather(
-        batcher.score(QUERIES[0], TEXTS),
-        batcher.score(QUERIES[1], ["poison"]),
-        return_exceptions=True,
-    )
-    assert isinstance(bad, FloatingPointError)
-    expected = [score for score, _ in real(reranker, [(QUERIES[0], TEXTS)])[0]]
-    assert good == pytest.approx(expected, abs=1e-6)
+def test_rerankers_of_one_model_and_batch_settings_share_one_batcher(reranker, model_calls):
+    """So a framework adapter's reranker and the app's own share batches."""
+    twin = Reranker(reranker.settings)
+    assert twin.batcher is reranker.batcher
+    other = Reranker(reranker.settings, batch_size=8)  # other batches: scored apart
+    assert other.batcher is not reranker.batcher
 
 
-async def test_bad_input_is_refused_before_it_queues(reranker):
-    batcher = Batcher(reranker)
+async def test_a_failing_request_fails_alone(reranker, model_calls):
+    model_calls.poison = "poison"
+    model_calls.hold()
+    first = asyncio.create_task(reranker.ascore_spans([REQUESTS[0]]))
+    assert await asyncio.to_thread(model_calls.entered.wait, 30)
+    good = asyncio.create_task(reranker.ascore_spans([REQUESTS[1]]))
+    bad = asyncio.create_task(reranker.ascore_spans([(QUERIES[2], ["poison"])]))
+    while reranker.batcher.depth < 2:
+        await asyncio.sleep(0.001)
+    model_calls.release()
+    await first
+    with pytest.raises(FloatingPointError, match="NaN"):
+        await bad
+    (scored,) = await good
+    query, texts = REQUESTS[1]
+    assert [s for s, _ in scored] == pytest.approx(alone(reranker, query, texts), abs=1e-6)
+    assert model_calls.requests == [1, 2, 1, 1]  # the shared call failed: each scored alone
+
+
+async def test_a_cancelled_caller_is_not_scored(reranker, model_calls):
+    model_calls.hold()
+    first = asyncio.create_task(reranker.ascore_spans([REQUESTS[0]]))
+    assert await asyncio.to_thread(model_calls.entered.wait, 30)
+    cancelled = asyncio.create_task(reranker.ascore_spans([REQUESTS[1]]))
+    kept = asyncio.create_task(reranker.ascore_spans([REQUESTS[2]]))
+    while reranker.batcher.depth < 2:
+        await asyncio.sleep(0.001)
+    cancelled.cancel()
+    model_calls.release()
+    await asyncio.gather(first, kept)
+    assert cancelled.cancelled() and model_calls.requests == [1, 1]
+
+
+async def test_bad_input_is_refused_before_it_queues(reranker, model_calls):
     with pytest.raises(ValueError, match="query is empty"):
-        await batcher.score("  ", TEXTS)
-    assert await batcher.score("q", []) == []
-    assert batcher.depth == 0 and reranker.calls == []
+        await reranker.ascore_spans([("  ", TEXTS)])
+    with pytest.raises(ValueError, match="query is empty"):
+        reranker.score("  ", TEXTS)
+    assert await reranker.ascore_spans([("q", [])]) == [[]]
+    assert reranker.batcher.depth == 0 and model_calls.requests == []
+
+
+async def test_arerank_equals_rerank(reranker):
+    from crossrank import Hit
+
+    hits = [Hit(str(i), text) for i, text in enumerate(TEXTS)]
+    assert await reranker.arerank(QUERIES[0], hits, top_n=3) == reranker.rerank(
+        QUERIES[0], hits, top_n=3
+    )
 
 
 def test_score_many_matches_score_one_request_at_a_time(reranker):

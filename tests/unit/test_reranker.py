@@ -138,6 +138,38 @@ def test_token_budget_batching_does_not_change_scores(tiny_reranker_path: str):
     assert whole == pytest.approx(one_by_one, abs=1e-6)
 
 
+def test_bucketed_shapes_give_the_scores_of_padding_to_the_longest(
+    tiny_reranker_path: str, monkeypatch
+):
+    """Batches are padded to one of LENGTHS and hold a power-of-two count of pairs, so the
+    model sees few shapes (flat memory); the scores stay those of unbucketed batches."""
+    import crossrank.reranker
+    from crossrank.reranker import LENGTHS, padded_length, token_batches
+
+    assert [padded_length(n, 512) for n in (1, 32, 33, 200, 512)] == [32, 32, 48, 256, 512]
+    assert padded_length(600, 8192) == 768 and padded_length(100, 64) == 64
+    assert [len(batch) for batch in token_batches([10] * 13, 10**6, 32)] == [8, 4, 1]
+    reranker = Reranker(tiny_reranker_path, device="cpu", precision="fp32", batch_size=13)
+    texts = [p * (1 + i % 5) for i, p in enumerate(PASSAGES * 5)]  # 25 texts, mixed lengths
+    shapes = []
+    predict = reranker.model.predict
+
+    def recorded(pairs, **options):  # type: ignore[no-untyped-def]
+        shapes.append((len(pairs), options["processing_kwargs"]["text"].get("max_length")))
+        return predict(pairs, **options)
+
+    monkeypatch.setattr(reranker.model, "predict", recorded)
+    (bucketed,) = reranker._scored([(QUERY, texts)])
+    assert shapes and all(size & (size - 1) == 0 for size, _ in shapes)  # powers of two
+    assert {length for _, length in shapes} <= {*LENGTHS, reranker.max_length}
+    assert sum(size for size, _ in shapes) == len(texts)
+    monkeypatch.setattr(crossrank.reranker, "LENGTHS", ())
+    (plain,) = reranker._scored([(QUERY, texts)])
+    assert [score for score, _ in bucketed[0]] == pytest.approx(
+        [score for score, _ in plain[0]], abs=1e-5
+    )
+
+
 def test_bf16_is_close_to_fp32_and_auto_follows_the_cpu(tiny_reranker_path: str):
     exact = Reranker(tiny_reranker_path, device="cpu", precision="fp32")
     fast = Reranker(tiny_reranker_path, device="cpu", precision="bf16")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,7 +12,9 @@ from pydantic import ConfigDict, Field, model_validator
 
 from crossrank import Hit, Reranker, RerankerSettings
 from crossrank.hit import rerank_metadata
-from crossrank.settings import check_cutoffs, take
+from crossrank.settings import check_cutoffs, refuse_unknown, take
+
+_SETTINGS = RerankerSettings.__dataclass_fields__
 
 
 class CrossEncoderReranker(BaseDocumentCompressor):
@@ -58,6 +59,7 @@ class CrossEncoderReranker(BaseDocumentCompressor):
         if values.get("reranker") is None:
             settings = values.get("settings") or take(RerankerSettings, values)
             values["reranker"] = Reranker(settings)
+        refuse_unknown(cls.__name__, values, {*cls.model_fields, "model", *_SETTINGS})
         values["settings"] = values["reranker"].settings
         return values
 
@@ -79,21 +81,9 @@ class CrossEncoderReranker(BaseDocumentCompressor):
         """
         if not documents:
             return []
-        run = RunnableLambda(self._compress, name="CrossEncoderReranker")
-        return run.invoke(  # type: ignore[no-any-return]
+        return self._run.invoke(  # type: ignore[no-any-return]
             {"documents": list(documents), "query": query}, config={"callbacks": callbacks}
         )
-
-    def _compress(self, given: dict[str, Any]) -> list[Document]:
-        documents, query = given["documents"], given["query"]
-        hits = [Hit(str(i), document.page_content) for i, document in enumerate(documents)]
-        ranked = self.reranker.rerank(query, hits, top_n=self.top_n, threshold=self.threshold)
-        return [
-            documents[int(hit.id)].model_copy(
-                update={"metadata": {**documents[int(hit.id)].metadata, **rerank_metadata(hit)}}
-            )
-            for hit in ranked
-        ]
 
     async def acompress_documents(
         self,
@@ -101,5 +91,42 @@ class CrossEncoderReranker(BaseDocumentCompressor):
         query: str,
         callbacks: Callbacks | None = None,
     ) -> Sequence[Document]:
-        # Model work and Chroma calls block: keep them off the event loop.
-        return await asyncio.to_thread(self.compress_documents, documents, query, callbacks)
+        """:meth:`compress_documents` for coroutines: the model works in its own thread, in
+        batches shared with concurrent callers, and the event loop is never blocked."""
+        if not documents:
+            return []
+        return await self._run.ainvoke(  # type: ignore[no-any-return]
+            {"documents": list(documents), "query": query}, config={"callbacks": callbacks}
+        )
+
+    @property
+    def _run(self) -> RunnableLambda[dict[str, Any], list[Document]]:
+        return RunnableLambda(self._compress, afunc=self._acompress, name="CrossEncoderReranker")
+
+    def _compress(self, given: dict[str, Any]) -> list[Document]:
+        documents, query = given["documents"], given["query"]
+        ranked = self.reranker.rerank(
+            query, _hits(documents), top_n=self.top_n, threshold=self.threshold
+        )
+        return _scored(documents, ranked)
+
+    async def _acompress(self, given: dict[str, Any]) -> list[Document]:
+        documents, query = given["documents"], given["query"]
+        ranked = await self.reranker.arerank(
+            query, _hits(documents), top_n=self.top_n, threshold=self.threshold
+        )
+        return _scored(documents, ranked)
+
+
+def _hits(documents: list[Document]) -> list[Hit]:
+    return [Hit(str(i), document.page_content) for i, document in enumerate(documents)]
+
+
+def _scored(documents: list[Document], ranked: list[Hit]) -> list[Document]:
+    """Copies of the ranked documents, best first, their metadata with the scores added."""
+    return [
+        documents[int(hit.id)].model_copy(
+            update={"metadata": {**documents[int(hit.id)].metadata, **rerank_metadata(hit)}}
+        )
+        for hit in ranked
+    ]

@@ -12,7 +12,9 @@ from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from crossrank import Context, ContextBuilder, ContextSettings, Store
 from crossrank.hit import from_framework
-from crossrank.settings import take
+from crossrank.settings import refuse_unknown, take
+
+_SETTINGS = ContextSettings.__dataclass_fields__
 
 
 class CrossRankContext(BaseDocumentTransformer, RunnableSerializable[Sequence[Document], str]):
@@ -45,9 +47,11 @@ class CrossRankContext(BaseDocumentTransformer, RunnableSerializable[Sequence[Do
     @model_validator(mode="before")
     @classmethod
     def _settings(cls, values: Any) -> Any:
-        if isinstance(values, dict) and "settings" not in values:
+        if isinstance(values, dict):
             values = dict(values)
-            values["settings"] = take(ContextSettings, values)
+            if "settings" not in values:
+                values["settings"] = take(ContextSettings, values)
+            refuse_unknown(cls.__name__, values, {*cls.model_fields, *_SETTINGS})
         return values
 
     def model_post_init(self, context: Any, /) -> None:

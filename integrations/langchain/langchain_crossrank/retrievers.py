@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from langchain_core.callbacks import (
@@ -16,7 +15,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 from crossrank import Connection, Encoder, Hit, Pipeline, Reranker, RetrievalSettings, Store
 from crossrank.client import RemotePipeline
 from crossrank.hit import framework_metadata
-from crossrank.settings import take
+from crossrank.settings import refuse_unknown, take
 
 
 class CrossRankRetriever(BaseRetriever):
@@ -82,6 +81,8 @@ class CrossRankRetriever(BaseRetriever):
             raise ValueError("pass either store or where to open one (path, model...), not both")
         if isinstance(values.get("reranker"), str):
             values["reranker"] = Reranker(values["reranker"])
+        known = {*cls.model_fields, "model", "client", *_CONNECTION, *_RETRIEVAL}
+        refuse_unknown(cls.__name__, values, known)
         return values
 
     @model_validator(mode="after")
@@ -115,11 +116,16 @@ class CrossRankRetriever(BaseRetriever):
     async def _aget_relevant_documents(
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
-        # Model work and Chroma calls block: keep them off the event loop.
-        return await asyncio.to_thread(self._search, query, **kwargs)
+        # Off the event loop: Chroma in a worker thread, the model in batches shared with
+        # concurrent callers.
+        hits = await self._pipeline.asearch(
+            query, top_n=kwargs.get("k", self.k), where=kwargs.get("filter", self.filter)
+        )
+        return [_to_document(hit) for hit in hits]
 
 
 _CONNECTION = set(Connection.__dataclass_fields__)
+_RETRIEVAL = set(RetrievalSettings.__dataclass_fields__)
 
 
 def _to_document(hit: Hit) -> Document:

@@ -51,7 +51,7 @@ class CrossRankVectorStore(VectorStore):
     ) -> None:
         self._embedding = embedding
         if store is None:
-            connection = take_connection(options, in_memory_default=True)
+            connection = take_connection(options, in_memory_default=True, owner=type(self).__name__)
             encoder = FunctionEncoder(
                 embedding.embed_documents,
                 name=model_name or _model_name(embedding),

@@ -223,3 +223,67 @@ def test_a_langchain_chroma_collection_is_read_in_place(tiny_embeddings, tiny_re
         assert user == by_text[doc.page_content]  # the user's metadata, exactly
     assert store.bm25.search("lambda", 3)[0].text == "lambda makes functions"
     assert snapshot() == before  # reading never rewrites it
+
+
+QUERIES = [QUESTION, "what makes functions", "how are errors handled", "what loads modules"]
+
+
+async def test_concurrent_acompress_calls_share_the_models_batches(tiny_reranker_path, model_calls):
+    """Callers that arrive while the model works share its next call, each getting its solo
+    scores; a request that breaks the shared call fails alone."""
+    compressor = CrossEncoderReranker(model=tiny_reranker_path, top_n=3)
+    alone = [compressor.compress_documents(_docs(), query) for query in QUERIES]
+    model_calls.requests.clear()
+    model_calls.poison = "poison"
+    model_calls.hold()
+    first = asyncio.create_task(compressor.acompress_documents(_docs(), QUERIES[0]))
+    assert await asyncio.to_thread(model_calls.entered.wait, 30)
+    rest = [asyncio.create_task(compressor.acompress_documents(_docs(), q)) for q in QUERIES[1:]]
+    bad = asyncio.create_task(
+        compressor.acompress_documents([Document(page_content="poison")], QUESTION)
+    )
+    await asyncio.to_thread(model_calls.wait_until_queued, compressor.reranker, len(QUERIES) + 1)
+    model_calls.release()
+    results = await asyncio.gather(first, *rest)
+    with pytest.raises(FloatingPointError, match="NaN"):
+        await bad
+    # One call alone, one shared by the rest and the poison (it failed), then each alone.
+    assert model_calls.requests == [1, len(QUERIES), *[1] * len(QUERIES)]
+    for docs, expected in zip(results, alone, strict=True):
+        assert [d.id for d in docs] == [d.id for d in expected]
+        scores = [d.metadata["relevance_score"] for d in docs]
+        assert scores == pytest.approx([d.metadata["relevance_score"] for d in expected], abs=1e-6)
+
+
+async def test_concurrent_ainvoke_and_threaded_batch_share_the_models_batches(
+    indexed_store, tiny_reranker_path, model_calls
+):
+    retriever = CrossRankRetriever(store=indexed_store, k=2, reranker=tiny_reranker_path)
+    alone = [retriever.invoke(query) for query in QUERIES]
+    for run in ("ainvoke", "batch"):
+        model_calls.requests.clear()
+        model_calls.hold()
+        if run == "ainvoke":
+            together = asyncio.gather(*(retriever.ainvoke(query) for query in QUERIES))
+        else:  # sync callers, each in a thread of LangChain's own
+            together = asyncio.ensure_future(asyncio.to_thread(retriever.batch, QUERIES))
+        await asyncio.to_thread(model_calls.wait_until_queued, retriever.reranker, len(QUERIES))
+        model_calls.release()
+        results = await together
+        assert sum(model_calls.requests) == len(QUERIES) and len(model_calls.requests) <= 2, run
+        for docs, expected in zip(results, alone, strict=True):
+            assert [d.id for d in docs] == [d.id for d in expected]
+            assert [d.metadata["relevance_score"] for d in docs] == pytest.approx(
+                [d.metadata["relevance_score"] for d in expected], abs=1e-6
+            )
+
+
+def test_unknown_arguments_are_refused(tiny_reranker_path):
+    with pytest.raises(TypeError, match=r"'model_name' \(did you mean 'model'\?\)"):
+        CrossEncoderReranker(model_name=tiny_reranker_path)
+    with pytest.raises(TypeError, match=r"'kk' \(did you mean 'k'\?\)"):
+        CrossRankRetriever(in_memory=True, kk=3)
+    from langchain_crossrank import CrossRankContext
+
+    with pytest.raises(TypeError, match=r"'max_tokens'; it takes budget"):
+        CrossRankContext(max_tokens=100)

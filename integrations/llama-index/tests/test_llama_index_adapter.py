@@ -244,7 +244,7 @@ def test_metadata_filters_become_chroma_where():
 def test_bad_settings_fail_at_construction(indexed_store):
     with pytest.raises(ValueError, match="fusion must be one of"):
         CrossRankRetriever(indexed_store, fusion="max")
-    with pytest.raises(TypeError, match="unexpected arguments: fetchk"):
+    with pytest.raises(TypeError, match="unexpected arguments: .fetchk. .did you mean .fetch_k"):
         CrossRankRetriever(indexed_store, fetchk=3)
     with pytest.raises(ValueError, match="precision must be one of"):
         CrossEncoderRerank("any", precision="int8")
@@ -282,3 +282,74 @@ def test_a_llama_index_chroma_collection_is_read_in_place(tiny_embedding):
         user = {k: v for k, v in node.node.metadata.items() if k not in BOOKKEEPING}
         assert user == by_text[node.node.text]  # no _node_content, doc_id, ref_doc_id
     assert client.get_collection(name).get(include=["metadatas", "documents"]) == before
+
+
+QUERIES = [QUESTION, "what makes functions", "how are errors handled", "what loads modules"]
+
+
+async def test_concurrent_apostprocess_calls_share_the_models_batches(
+    tiny_reranker_path, model_calls
+):
+    """Callers that arrive while the model works share its next call, each getting its solo
+    scores; a request that breaks the shared call fails alone."""
+    rerank = CrossEncoderRerank(tiny_reranker_path, top_n=3)
+    alone = [rerank.postprocess_nodes(_nodes(), query_str=query) for query in QUERIES]
+    model_calls.requests.clear()
+    model_calls.poison = "poison"
+    model_calls.hold()
+    first = asyncio.create_task(rerank.apostprocess_nodes(_nodes(), query_str=QUERIES[0]))
+    assert await asyncio.to_thread(model_calls.entered.wait, 30)
+    rest = [
+        asyncio.create_task(rerank.apostprocess_nodes(_nodes(), query_str=query))
+        for query in QUERIES[1:]
+    ]
+    poisoned = [NodeWithScore(node=TextNode(text="poison"), score=1.0)]
+    bad = asyncio.create_task(rerank.apostprocess_nodes(poisoned, query_str=QUESTION))
+    await asyncio.to_thread(model_calls.wait_until_queued, rerank._reranker, len(QUERIES) + 1)
+    model_calls.release()
+    results = await asyncio.gather(first, *rest)
+    with pytest.raises(FloatingPointError, match="NaN"):
+        await bad
+    # One call alone, one shared by the rest and the poison (it failed), then each alone.
+    assert model_calls.requests == [1, len(QUERIES), *[1] * len(QUERIES)]
+    for nodes, expected in zip(results, alone, strict=True):
+        assert [n.node_id for n in nodes] == [n.node_id for n in expected]
+        assert [n.score for n in nodes] == pytest.approx([n.score for n in expected], abs=1e-6)
+
+
+async def test_concurrent_aretrieve_and_threaded_retrieve_share_the_models_batches(
+    indexed_store, tiny_reranker_path, model_calls
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    retriever = CrossRankRetriever(indexed_store, k=2, reranker=tiny_reranker_path)
+    alone = [retriever.retrieve(query) for query in QUERIES]
+    reranker = retriever.pipeline.reranker
+    for run in ("aretrieve", "threads"):
+        model_calls.requests.clear()
+        model_calls.hold()
+        if run == "aretrieve":
+            together = asyncio.gather(*(retriever.aretrieve(query) for query in QUERIES))
+        else:
+            pool = ThreadPoolExecutor(len(QUERIES))
+            together = asyncio.gather(
+                *(asyncio.wrap_future(pool.submit(retriever.retrieve, q)) for q in QUERIES)
+            )
+        await asyncio.to_thread(model_calls.wait_until_queued, reranker, len(QUERIES))
+        model_calls.release()
+        results = await together
+        assert sum(model_calls.requests) == len(QUERIES) and len(model_calls.requests) <= 2, run
+        for nodes, expected in zip(results, alone, strict=True):
+            assert [n.node_id for n in nodes] == [n.node_id for n in expected]
+            assert [n.score for n in nodes] == pytest.approx([n.score for n in expected], abs=1e-6)
+
+
+def test_unknown_arguments_are_refused(indexed_store, tiny_reranker_path):
+    with pytest.raises(TypeError, match=r"'model_name' \(did you mean 'model'\?\)"):
+        CrossEncoderRerank(model_name=tiny_reranker_path)
+    with pytest.raises(TypeError, match=r"'topn' \(did you mean 'top_n'\?\)"):
+        CrossEncoderRerank(tiny_reranker_path, topn=3)
+    from llama_index.postprocessor.crossrank import CrossRankContext
+
+    with pytest.raises(TypeError, match=r"'max_tokens'; it takes budget"):
+        CrossRankContext(max_tokens=100)

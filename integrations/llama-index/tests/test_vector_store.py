@@ -120,7 +120,9 @@ def test_a_chroma_vector_store_collection_opens_as_a_crossrank_one(tiny_embeddin
 
 
 def test_bad_arguments(tiny_embedding):
-    with pytest.raises(TypeError, match="unexpected arguments: colection"):
+    with pytest.raises(
+        TypeError, match="unexpected arguments: 'colection' .did you mean 'collection'"
+    ):
         CrossRankVectorStore(tiny_embedding, colection="x")
     with pytest.raises(ValueError, match="needs query.query_embedding"):
         CrossRankVectorStore(tiny_embedding).query(VectorStoreQuery(query_str="x"))

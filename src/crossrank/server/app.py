@@ -30,6 +30,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -41,7 +43,6 @@ from ..reranker import Reranker, select
 from ..settings import RetrievalSettings, ServerLimits, check_query
 from ..store import Store
 from . import page as pages
-from .batching import BatchedReranker, Batcher
 from .readiness import Readiness
 from .schemas import CohereRerank, Index, Search, TEIRerank
 
@@ -95,10 +96,7 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if reranker is not None:
             await asyncio.to_thread(reranker.load)
-            batcher = Batcher(reranker, on_scored=metrics.pairs.inc)
-            metrics.queue.set_function(lambda: batcher.depth)
-            state["batcher"] = batcher
-            state["pipeline_reranker"] = BatchedReranker(batcher, asyncio.get_running_loop())
+            metrics.watch(reranker)
         if store is not None:
             await asyncio.to_thread(store.encoder.embed, ["warm up"])
         state["ready"] = True
@@ -114,10 +112,10 @@ def create_app(
     app.middleware("http")(metrics.observe)
     _errors(app)
 
-    def batcher() -> Batcher:
-        if "batcher" not in state:
+    def cross_encoder() -> Reranker:
+        if reranker is None:
             raise _Refused(503, "this server has no reranker (started with --no-rerank)")
-        return state["batcher"]  # type: ignore[no-any-return]
+        return reranker
 
     def check_documents(texts: list[str], name: str = "documents") -> None:
         if not texts:
@@ -140,9 +138,10 @@ def create_app(
     async def ranked(query: str, texts: list[str], top_n: int | None) -> list[tuple[int, float]]:
         check_query(query)  # first: an empty query is the problem to name
         check_documents(texts)
-        scoring = batcher()
-        scores = await scoring.score(query, texts)
-        return select(scores, top_n=top_n, retrieval_weight=scoring.reranker.retrieval_weight)
+        scoring = cross_encoder()
+        (scored,) = await scoring.ascore_spans([(query, texts)])
+        scores = [score for score, _ in scored]
+        return select(scores, top_n=top_n, retrieval_weight=scoring.retrieval_weight)
 
     @app.post("/v2/rerank")
     @app.post("/v1/rerank")
@@ -158,7 +157,7 @@ def create_app(
         ]
         return {
             "id": str(uuid.uuid4()),
-            "model": body.model or batcher().reranker.model_name,
+            "model": body.model or cross_encoder().model_name,
             "results": results,
             "meta": {"billed_units": {"search_units": 1}},
         }
@@ -185,7 +184,7 @@ def create_app(
         options = body.model_dump(
             include={"retrieval", "fusion", "weights", "fetch_k", "mmr"}, exclude_none=True
         )
-        cross = state.get("pipeline_reranker") if body.rerank else None
+        cross = reranker if body.rerank else None
         pipeline = Pipeline(
             the_store(),
             cross,
@@ -239,7 +238,7 @@ def create_app(
         async def home(q: str = "") -> HTMLResponse:
             if not q.strip():
                 return HTMLResponse(pages.render())
-            pipeline = Pipeline(store, state.get("pipeline_reranker"), top_n=10, settings=retrieval)
+            pipeline = Pipeline(store, reranker, top_n=10, settings=retrieval)
 
             def looked_at() -> str:
                 with tracing.recording() as stages:
@@ -342,9 +341,6 @@ class _Metrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
             registry=self.registry,
         )
-        self.pairs = Counter(
-            "crossrank_pairs_scored", "Query-document pairs scored.", registry=self.registry
-        )
         self.queue = Gauge(
             "crossrank_queue_depth",
             "Rerank requests waiting for the model.",
@@ -358,6 +354,12 @@ class _Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=self.registry,
         )
+
+    def watch(self, reranker: Reranker) -> None:
+        """Show the reranker's batcher: its queue, and the pairs it scored."""
+        batcher = reranker.batcher
+        self.queue.set_function(lambda: batcher.depth)
+        self.registry.register(_Scored(batcher))
 
     async def observe(
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -374,6 +376,18 @@ class _Metrics:
 
     def _stage(self, name: str, seconds: float) -> None:
         self.stages.labels(name).observe(seconds)
+
+
+class _Scored(Collector):
+    """``crossrank_pairs_scored``: the texts the process's batcher for the model scored."""
+
+    def __init__(self, batcher: Any) -> None:
+        self.batcher = batcher
+
+    def collect(self) -> Any:
+        yield CounterMetricFamily(
+            "crossrank_pairs_scored", "Query-document pairs scored.", value=self.batcher.scored
+        )
 
 
 def _errors(app: FastAPI) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
@@ -14,7 +15,7 @@ from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
 from crossrank import Hit, Reranker, RerankerSettings
 from crossrank.hit import EVIDENCE_END, EVIDENCE_START, RETRIEVAL_SCORE
-from crossrank.settings import check_cutoffs, take
+from crossrank.settings import check_cutoffs, refuse_unknown, take
 
 dispatcher = get_dispatcher(__name__)
 
@@ -66,6 +67,8 @@ class CrossEncoderRerank(BaseNodePostprocessor):
                 settings = RerankerSettings(**settings)
             named = {"model": model} if model else {}
             model = Reranker(settings or take(RerankerSettings, kwargs), **named)
+        known = {*type(self).model_fields, "model", *RerankerSettings.__dataclass_fields__}
+        refuse_unknown(type(self).__name__, kwargs, known)
         super().__init__(
             top_n=top_n,
             threshold=threshold,
@@ -89,33 +92,60 @@ class CrossEncoderRerank(BaseNodePostprocessor):
         nodes: list[NodeWithScore],
         query_bundle: QueryBundle | None = None,
     ) -> list[NodeWithScore]:
-        if query_bundle is None:
-            raise ValueError("CrossEncoderRerank needs the query: pass query_bundle or query_str")
+        query = _query(query_bundle)
         if not nodes:
             return []
-        dispatcher.event(
-            ReRankStartEvent(
-                query=query_bundle, nodes=nodes, top_n=self.top_n, model_name=self.model
+        with self._reranking(nodes, query) as (hits, finish):
+            return finish(
+                self._reranker.rerank(
+                    query.query_str, hits, top_n=self.top_n, threshold=self.threshold
+                )
             )
+
+    async def _apostprocess_nodes(
+        self,
+        nodes: list[NodeWithScore],
+        query_bundle: QueryBundle | None = None,
+    ) -> list[NodeWithScore]:
+        # The model works in its own thread, in batches shared with concurrent callers.
+        query = _query(query_bundle)
+        if not nodes:
+            return []
+        with self._reranking(nodes, query) as (hits, finish):
+            return finish(
+                await self._reranker.arerank(
+                    query.query_str, hits, top_n=self.top_n, threshold=self.threshold
+                )
+            )
+
+    @contextmanager
+    def _reranking(
+        self, nodes: list[NodeWithScore], query: QueryBundle
+    ) -> Iterator[tuple[list[Hit], Callable[[list[Hit]], list[NodeWithScore]]]]:
+        """LlamaIndex's rerank events around a reranking: yields the nodes as hits, and
+        what makes the ranked hits into the reranked nodes."""
+        dispatcher.event(
+            ReRankStartEvent(query=query, nodes=nodes, top_n=self.top_n, model_name=self.model)
         )
         payload: dict[str, Any] = {
             EventPayload.NODES: nodes,
             EventPayload.MODEL_NAME: self.model,
-            EventPayload.QUERY_STR: query_bundle.query_str,
+            EventPayload.QUERY_STR: query.query_str,
             EventPayload.TOP_K: self.top_n,
         }
         with self.callback_manager.event(CBEventType.RERANKING, payload=payload) as event:
+
+            def finish(ranked: list[Hit]) -> list[NodeWithScore]:
+                reranked = [self._scored(nodes[int(hit.id)], hit) for hit in ranked]
+                event.on_end(payload={EventPayload.NODES: reranked})
+                dispatcher.event(ReRankEndEvent(nodes=reranked))
+                return reranked
+
             hits = [
                 Hit(str(i), node.node.get_content(metadata_mode=MetadataMode.EMBED))
                 for i, node in enumerate(nodes)
             ]
-            ranked = self._reranker.rerank(
-                query_bundle.query_str, hits, top_n=self.top_n, threshold=self.threshold
-            )
-            reranked = [self._scored(nodes[int(hit.id)], hit) for hit in ranked]
-            event.on_end(payload={EventPayload.NODES: reranked})
-        dispatcher.event(ReRankEndEvent(nodes=reranked))
-        return reranked
+            yield hits, finish
 
     def _scored(self, node: NodeWithScore, hit: Hit) -> NodeWithScore:
         # A shallow copy: the caller's node keeps its metadata and score untouched.
@@ -132,3 +162,9 @@ class CrossEncoderRerank(BaseNodePostprocessor):
         for field in ("excluded_embed_metadata_keys", "excluded_llm_metadata_keys"):
             update[field] = [*getattr(inner, field), *added]
         return NodeWithScore(node=inner.model_copy(update=update), score=hit.rerank_score)
+
+
+def _query(query_bundle: QueryBundle | None) -> QueryBundle:
+    if query_bundle is None:
+        raise ValueError("CrossEncoderRerank needs the query: pass query_bundle or query_str")
+    return query_bundle

@@ -11,7 +11,7 @@ from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle, Te
 
 from crossrank import Context, ContextBuilder, ContextSettings, Store
 from crossrank.hit import END_CHAR, START_CHAR, from_framework
-from crossrank.settings import take
+from crossrank.settings import refuse_unknown, take
 
 
 class CrossRankContext(BaseNodePostprocessor):
@@ -49,6 +49,8 @@ class CrossRankContext(BaseNodePostprocessor):
         if isinstance(settings, Mapping):  # from to_dict()
             settings = ContextSettings(**settings)
         settings = settings or take(ContextSettings, kwargs)
+        known = {*type(self).model_fields, "store", *ContextSettings.__dataclass_fields__}
+        refuse_unknown(type(self).__name__, kwargs, known)
         super().__init__(settings=settings, **kwargs)
         self._builder = ContextBuilder(settings, store=store)
 

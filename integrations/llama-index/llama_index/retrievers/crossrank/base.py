@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import inspect
 from typing import Any
 
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -87,7 +87,9 @@ class CrossRankRetriever(BaseRetriever):
             self.filters = filters
             super().__init__(callback_manager=callback_manager, verbose=verbose)
             return
-        connection = take_connection(options)
+        connection = take_connection(
+            options, owner=type(self).__name__, known={*_PARAMETERS, *_RETRIEVAL}
+        )
         if store is None:
             encoder = Encoder(model) if model else None
             store = Store(encoder=encoder, connection=connection, client=client)
@@ -107,8 +109,15 @@ class CrossRankRetriever(BaseRetriever):
         return [_to_node(hit) for hit in hits]
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        # Model work and Chroma calls block: keep them off the event loop.
-        return await asyncio.to_thread(self._retrieve, query_bundle)
+        # Off the event loop: Chroma in a worker thread, the model in batches shared with
+        # concurrent callers.
+        where = to_chroma_where(self.filters) if self.filters else None
+        hits = await self.pipeline.asearch(query_bundle.query_str, where=where)
+        return [_to_node(hit) for hit in hits]
+
+
+_PARAMETERS = set(inspect.signature(CrossRankRetriever.__init__).parameters) - {"self", "options"}
+_RETRIEVAL = set(RetrievalSettings.__dataclass_fields__)
 
 
 def to_chroma_where(filters: MetadataFilters) -> dict[str, Any]:

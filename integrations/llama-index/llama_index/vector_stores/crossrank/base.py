@@ -73,7 +73,7 @@ class CrossRankVectorStore(BasePydanticVectorStore):
     ) -> None:
         super().__init__(stores_text=True)
         if store is None:
-            connection = take_connection(options, in_memory_default=True)
+            connection = take_connection(options, in_memory_default=True, owner=type(self).__name__)
             # Settings.embed_model would make LlamaIndex's default (OpenAI) model when none
             # was set: like ChromaVectorStore, do without one unless it was given or set.
             model = embed_model or Settings._embed_model
