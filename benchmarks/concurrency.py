@@ -64,6 +64,7 @@ def main() -> None:
         ),
     }
     print(f"precision {reranker.model.dtype}, {len(texts[0])} passages of 20-120 words a request")
+    loop = asyncio.new_event_loop()  # one loop for every concurrent run, as in an app
     print("| framework | callers | one after another | concurrent | throughput x |")
     print("|---|---|---|---|---|")
     for name, (sync, coroutine) in frameworks.items():
@@ -77,7 +78,7 @@ def main() -> None:
                 await asyncio.gather(*(coroutine(i) for i in range(n)))
 
             sequential = median_seconds(one_by_one, args.repeats)
-            concurrent = median_seconds(lambda: asyncio.run(together()), args.repeats)
+            concurrent = median_seconds(lambda: loop.run_until_complete(together()), args.repeats)
             print(
                 f"| {name} | {n} | {sequential:.2f} s | {concurrent:.2f} s | "
                 f"{sequential / concurrent:.2f} |"

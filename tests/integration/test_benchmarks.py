@@ -139,3 +139,8 @@ def test_concurrency_smoke():
     for framework in ("LangChain", "LlamaIndex"):
         assert out.count(f"| {framework} |") == 2
     assert "one caller alone, p50:" in out and "in one score_many call" in out
+
+
+def test_shape_memory_smoke():
+    out = run("shape_memory.py", "--calls", "3", "--precisions", "fp32")
+    assert "| fp32 | unbucketed |" in out and "| fp32 | bucketed |" in out

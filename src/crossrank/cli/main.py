@@ -12,6 +12,7 @@ from ..errors import CrossRankError
 from .ask import ask
 from .evaluate import evaluate_command
 from .index import index
+from .mcp import mcp
 from .serve import serve
 from .train import train
 
@@ -35,7 +36,7 @@ def cli(verbose: bool) -> None:
     _logging(verbose)
 
 
-for command in (index, ask, evaluate_command, train, serve):
+for command in (index, ask, evaluate_command, train, serve, mcp):
     cli.add_command(command)
 
 

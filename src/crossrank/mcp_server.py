@@ -1,0 +1,147 @@
+"""crossrank as a Model Context Protocol server: search, fetch and list_sources tools.
+
+Built on the official MCP SDK's ``FastMCP`` (``pip install "crossrank[mcp]"``). Each tool
+answers for an LLM to read (the cited context, as text) and for clients that read
+structured output (ids, scores, sources, evidence spans). A bad call (an unknown
+argument, an empty query, a filter Chroma refuses, a path outside the allowed folders)
+is a tool error with a message; the server keeps serving.
+
+Example:
+    >>> server = mcp_server(AgentTools(Pipeline(store, reranker), store))
+    >>> server.run("stdio")
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import BaseModel, Field
+
+from . import agent
+from ._extras import require
+
+if TYPE_CHECKING:
+    from mcp.server.fastmcp import FastMCP
+
+
+class Result(BaseModel):
+    """One hit behind the context."""
+
+    id: str = Field(description="The chunk's id: pass it to fetch to read around it.")
+    passage: int | None = Field(description="The [n] of the passage holding it, if placed.")
+    score: float | None = Field(description="Rerank score in [0, 1] (else retrieval score).")
+    source: str | None = Field(description="The file it comes from.")
+    metadata: dict[str, Any] = Field(description="The chunk's metadata (page, section...).")
+    evidence: list[int] | None = Field(description="[start, end) of the text that won.")
+
+
+class Searched(BaseModel):
+    """What search answers: the cited context, and the hits behind it."""
+
+    query: str
+    context: str = Field(description="The passages, each under [n] source > section.")
+    results: list[Result]
+
+
+class Chunk(BaseModel):
+    id: str
+    text: str
+    metadata: dict[str, Any]
+
+
+class Fetched(BaseModel):
+    """A chunk and its neighbours, in document order."""
+
+    id: str
+    source: str | None
+    text: str = Field(description="The chunks' texts, joined in document order.")
+    chunks: list[Chunk]
+
+
+class Source(BaseModel):
+    source: str
+    chunks: int
+    last_indexed: str | None
+
+
+class Sources(BaseModel):
+    sources: list[Source]
+
+
+class Indexed(BaseModel):
+    files: int
+    chunks: int
+    embedded: int
+    removed: int
+
+
+def mcp_server(
+    tools: agent.AgentTools, *, name: str = "crossrank", host: str = "127.0.0.1", port: int = 8000
+) -> FastMCP:
+    """The MCP server of ``tools`` (``index`` only when ``tools.allow_index`` is set).
+
+    ``host``/``port`` serve the streamable HTTP transport (``run("streamable-http")``),
+    at ``/mcp``.
+    """
+    require("mcp", "mcp")
+    from mcp.server.fastmcp import FastMCP
+    from mcp.server.fastmcp.exceptions import ToolError
+    from mcp.types import CallToolResult, TextContent
+
+    class Server(FastMCP):
+        async def call_tool(self, name: str, arguments: dict[str, Any]) -> Any:
+            tool = self._tool_manager.get_tool(name)
+            known = set((tool.parameters.get("properties") or {}) if tool else ())
+            unknown = sorted(set(arguments or {}) - known)
+            if tool and unknown:
+                raise ToolError(
+                    f"{name} takes no argument {', '.join(unknown)}: it takes "
+                    f"{', '.join(sorted(known))}"
+                )
+            return await super().call_tool(name, arguments)
+
+    server = Server(name, host=host, port=port, log_level="WARNING")
+
+    @server.tool(description=agent.SEARCH)
+    async def search(
+        query: Annotated[str, Field(description="The question or search text.")],
+        top_n: Annotated[
+            int | None, Field(description="Hits to consider (default: the server's).", ge=1)
+        ] = None,
+        where: Annotated[
+            dict[str, Any] | None,
+            Field(description='A Chroma metadata filter, e.g. {"source": "docs/faq.md"}.'),
+        ] = None,
+    ) -> Annotated[CallToolResult, Searched]:
+        answer = await asyncio.to_thread(tools.search, query, top_n, where)
+        return CallToolResult(
+            content=[TextContent(type="text", text=answer.context or "(nothing found)")],
+            structuredContent=answer.to_dict(),
+        )
+
+    @server.tool(description=agent.FETCH)
+    async def fetch(
+        id: Annotated[str, Field(description="A chunk id from search's results.")],  # noqa: A002
+        neighbours: Annotated[
+            int, Field(description="Chunks to add before and after it.", ge=0, le=20)
+        ] = 1,
+    ) -> Fetched:
+        return Fetched.model_validate(await asyncio.to_thread(tools.fetch, id, neighbours))
+
+    @server.tool(description=agent.LIST_SOURCES)
+    async def list_sources() -> Sources:
+        return Sources(sources=await asyncio.to_thread(tools.list_sources))  # type: ignore[arg-type]
+
+    if tools.allow_index:
+
+        @server.tool(description=agent.INDEX)
+        async def index(
+            paths: Annotated[list[str], Field(description="Files or folders to index.")],
+        ) -> Indexed:
+            return Indexed.model_validate(await asyncio.to_thread(tools.index, paths))
+
+    return server
+
+
+__all__ = ["mcp_server"]
