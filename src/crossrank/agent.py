@@ -85,6 +85,11 @@ class AgentTools:
         """The cited context for ``query`` from the best ``top_n`` hits, and the hits."""
         check_query(query)
         check_cutoffs(top_n, None)
+        if self.store is not None and not self.store.collection.exists():
+            raise LookupError(
+                f"{self.store.connection.describe()} does not exist: index documents first "
+                "(crossrank index PATH)"
+            )
         hits = self.pipeline.search(query, top_n=top_n, where=where)
         context = self.builder.build(hits)
         labels = {chunk: p.label for p in context.passages for chunk in p.ids}
@@ -134,7 +139,7 @@ class AgentTools:
     def list_sources(self) -> list[dict[str, Any]]:
         """Each source: its chunks and when it was last indexed, by source name."""
         store = self._store("list_sources")
-        found = store.collection.get(include=["metadatas"])
+        found = store.collection.get(include=["metadatas"], decode=False)  # with write times
         sources: dict[str, dict[str, Any]] = {}
         for metadata in found["metadatas"]:
             name = str((metadata or {}).get(SOURCE, "(no source)"))

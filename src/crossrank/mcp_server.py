@@ -14,15 +14,17 @@ Example:
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
 from . import agent
 from ._extras import require
 
-if TYPE_CHECKING:
-    from mcp.server.fastmcp import FastMCP
+require("mcp", "mcp")
+from mcp.server.fastmcp import FastMCP  # noqa: E402 (after the check naming the extra)
+from mcp.server.fastmcp.exceptions import ToolError  # noqa: E402
+from mcp.types import CallToolResult, TextContent  # noqa: E402
 
 
 class Result(BaseModel):
@@ -84,10 +86,6 @@ def mcp_server(
     ``host``/``port`` serve the streamable HTTP transport (``run("streamable-http")``),
     at ``/mcp``.
     """
-    require("mcp", "mcp")
-    from mcp.server.fastmcp import FastMCP
-    from mcp.server.fastmcp.exceptions import ToolError
-    from mcp.types import CallToolResult, TextContent
 
     class Server(FastMCP):
         async def call_tool(self, name: str, arguments: dict[str, Any]) -> Any:
