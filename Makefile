@@ -34,7 +34,8 @@ lint: install
 	$(BIN)/mypy src integrations/langchain/langchain_crossrank
 	cd integrations/llama-index && ../../$(BIN)/mypy --config-file ../../pyproject.toml \
 		--explicit-package-bases -p llama_index.retrievers.crossrank \
-		-p llama_index.postprocessor.crossrank -p llama_index.vector_stores.crossrank
+		-p llama_index.postprocessor.crossrank -p llama_index.vector_stores.crossrank \
+		-p llama_index.tools.crossrank
 
 # Both tiers: fast unit tests (tiny models, in-memory Chroma; seconds), then integration
 # tests (real MiniLM, a Chroma server, subprocesses, training, benchmark smoke runs).

@@ -22,11 +22,14 @@ from .pipeline import Pipeline
 from .settings import ContextSettings, check_cutoffs, check_query
 from .store import Store
 
-SEARCH = (
+SEARCH_TOOL = (  # a framework tool's description
     "Search the indexed documents for passages that answer a question. Returns the best "
     "passages as a cited context: each passage under a line [n] source (p. N) > section, "
-    "best first, within a token budget. Cite passages by their [n]. Use fetch with a "
-    "result's id to read around a passage, and list_sources to see what is indexed."
+    "best first, within a token budget. Cite passages by their [n]."
+)
+SEARCH = (  # the MCP tool's, beside fetch and list_sources
+    f"{SEARCH_TOOL} Use fetch with a result's id to read around a passage, and list_sources "
+    "to see what is indexed."
 )
 FETCH = (
     "Read one indexed chunk by its id (from search's results), with up to `neighbours` "
@@ -180,4 +183,4 @@ def _with_time(entry: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-__all__ = ["FETCH", "INDEX", "LIST_SOURCES", "SEARCH", "AgentTools", "Answer"]
+__all__ = ["FETCH", "INDEX", "LIST_SOURCES", "SEARCH", "SEARCH_TOOL", "AgentTools", "Answer"]

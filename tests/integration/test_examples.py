@@ -75,3 +75,37 @@ def test_rag_example_runs_offline(
     assert "cite the passages you use as [n]" in prompt
     assert all(f"\n{line.split(' ', 2)[0]} {line.split(' ', 2)[2]}\n" in prompt for line in cited)
     assert "no reranking" not in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["langchain_agent.py", "llama_index_agent.py"])
+def test_agent_example_calls_the_search_tool_offline(
+    script, tmp_path, sample_corpus, tiny_encoder_path, tiny_reranker_path
+):
+    """A scripted model calls crossrank's tool; the tool answers with the cited context."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLES / script),
+            "What does the assert statement do?",
+            "--docs",
+            str(sample_corpus),
+            "--db",
+            str(tmp_path / "db"),
+            "--model",
+            tiny_encoder_path,
+            "--reranker",
+            tiny_reranker_path,
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"},
+    )
+    assert done.returncode == 0, done.stderr
+    called, answered = done.stdout.split("answered:\n", 1)
+    assert "tool search_documents({'query': 'What does the assert statement do?'})" in called
+    context, answer = answered.split("\nA: ", 1)
+    assert re.match(r"\[1\] \S+\.txt\n", context) and "\n\n[2] " in context
+    assert answer.startswith("From the passages: see [1].")
+    assert "no reranking" not in done.stderr

@@ -287,3 +287,18 @@ def test_unknown_arguments_are_refused(tiny_reranker_path):
 
     with pytest.raises(TypeError, match=r"'max_tokens'; it takes budget"):
         CrossRankContext(max_tokens=100)
+
+
+async def test_search_tool_answers_with_the_cited_context(indexed_store, tiny_reranker_path):
+    from langchain_crossrank import CrossRankContext, create_search_tool
+
+    retriever = CrossRankRetriever(store=indexed_store, k=4, reranker=tiny_reranker_path)
+    context = CrossRankContext(budget=200)
+    tool = create_search_tool(retriever, context=context)
+    assert tool.name == "search_documents" and "[n]" in tool.description
+    call = {"name": tool.name, "args": {"query": QUESTION}, "id": "1", "type": "tool_call"}
+    message = tool.invoke(call)
+    documents = retriever.invoke(QUESTION)
+    assert message.content == context.build(documents).text and message.content.startswith("[1] ")
+    assert [d.id for d in message.artifact] == [d.id for d in documents]
+    assert (await tool.ainvoke(call)).content == message.content

@@ -353,3 +353,17 @@ def test_unknown_arguments_are_refused(indexed_store, tiny_reranker_path):
 
     with pytest.raises(TypeError, match=r"'max_tokens'; it takes budget"):
         CrossRankContext(max_tokens=100)
+
+
+async def test_search_tool_answers_with_the_cited_context(indexed_store, tiny_reranker_path):
+    from llama_index.postprocessor.crossrank import CrossRankContext
+    from llama_index.tools.crossrank import search_tool
+
+    retriever = CrossRankRetriever(indexed_store, k=4, reranker=tiny_reranker_path)
+    context = CrossRankContext(budget=200)
+    tool = search_tool(retriever, context=context)
+    assert tool.metadata.name == "search_documents" and "[n]" in tool.metadata.description
+    answer = tool.call(query=QUESTION)
+    expected = context.build(retriever.retrieve(QUESTION)).text
+    assert answer.content == expected and expected.startswith("[1] ")
+    assert (await tool.acall(query=QUESTION)).content == expected
