@@ -144,3 +144,9 @@ def test_concurrency_smoke():
 def test_shape_memory_smoke():
     out = run("shape_memory.py", "--calls", "3", "--precisions", "fp32")
     assert "| fp32 | unbucketed |" in out and "| fp32 | bucketed |" in out
+
+
+def test_mcp_overhead_smoke():
+    out = run("mcp_overhead.py", "--queries", "2", "--rounds", "1", "--topics", "3")
+    assert "MCP stdio search" in out and "MCP stdio over Pipeline.search:" in out
+    assert "cold crossrank mcp (stdio), spawn to first answer:" in out

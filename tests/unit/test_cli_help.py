@@ -1,5 +1,6 @@
 """The CLI's help, as it read before the CLI was split into one module per command
-(plus `ask --trace`, `serve --no-page` and `--keyword-dir`, added after the split)."""
+(plus `ask --trace`, `serve --no-page`, `--keyword-dir` and the `mcp` command, added after
+the split)."""
 
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from crossrank.cli import cli
 SAVED = Path(__file__).parent / "cli_help"
 
 
-@pytest.mark.parametrize("command", ["main", "index", "ask", "eval", "train", "serve"])
+@pytest.mark.parametrize("command", ["main", "index", "ask", "eval", "train", "serve", "mcp"])
 def test_help_is_unchanged(command: str):
     args = ["--help"] if command == "main" else [command, "--help"]
     done = CliRunner().invoke(cli, args, prog_name="crossrank", terminal_width=80)
