@@ -150,3 +150,17 @@ def test_mcp_overhead_smoke():
     out = run("mcp_overhead.py", "--queries", "2", "--rounds", "1", "--topics", "3")
     assert "MCP stdio search" in out and "MCP stdio over Pipeline.search:" in out
     assert "cold crossrank mcp (stdio), spawn to first answer:" in out
+
+
+def test_replica_restart_smoke(tmp_path: Path, tiny_encoder_path: str):
+    import chromadb
+    import numpy as np
+
+    client = chromadb.PersistentClient(path=str(tmp_path / "db"))
+    raw = client.get_or_create_collection("theirs", embedding_function=None)
+    vectors = np.random.default_rng(0).standard_normal((20, 32))
+    raw.add(ids=[f"c{i}" for i in range(20)], embeddings=vectors, documents=[
+        f"passage {i} about loops and the break statement" for i in range(20)])  # fmt: skip
+    del client
+    out = run("replica_restart.py", "--db", str(tmp_path / "db"), "--model", tiny_encoder_path)
+    assert "20 records in 'theirs'" in out and "| --keyword-dir, restart |" in out
