@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -251,8 +252,6 @@ def test_ready_follows_the_chroma_server_down_and_back(
 ):
     """/ready says 503 naming the store while Chroma is stopped or hangs, 200 once it is back;
     /health stays 200 (alive) throughout, and no request waits past the stated limits."""
-    import signal
-
     import httpx
 
     from crossrank import Reranker
@@ -304,3 +303,30 @@ def _wait_for(url: str, status: int, seconds: float = 60) -> None:
     while (answer := httpx.get(f"{url}/ready", timeout=30)).status_code != status:
         assert time.monotonic() < deadline, answer.json()
         time.sleep(0.2)
+
+
+def test_sigterm_during_a_catch_up_leaves_a_consistent_keyword_dir(
+    chroma_server: int, tiny_encoder_path: str, tmp_path: Path
+):
+    """A replica stopped mid-update (SIGTERM, before its commit) keeps the last committed
+    index; the next start reads the rest."""
+    name = f"kd{uuid.uuid4().hex[:8]}"
+    store = _keyword_store(chroma_server, name, tiny_encoder_path, tmp_path / "kw")
+    store.add_texts(["The zebrafish swims in the river."], ids=["z"])
+    store.bm25.catch_up()
+    where = {"collection": name, "host": "127.0.0.1", "port": chroma_server}
+    script = (
+        "import os, signal\n"
+        "from crossrank import Encoder, Store\n"
+        "from crossrank.bm25 import BM25Index\n"
+        f"store = Store(encoder=Encoder({tiny_encoder_path!r}), keyword_dir={str(tmp_path / 'kw')!r},"
+        f" **{where!r})\n"
+        "store.add_texts(['Axolotls live in lakes.', 'Capybaras bathe.'], ids=['a', 'c'])\n"
+        "BM25Index._save_state = lambda *a: os.kill(os.getpid(), signal.SIGTERM)\n"
+        "store.bm25.catch_up()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == -signal.SIGTERM, done.stderr
+    restarted = _keyword_store(chroma_server, name, tiny_encoder_path, tmp_path / "kw")
+    found = {hit.id for hit in restarted.bm25.search("zebrafish axolotls capybaras", 9)}
+    assert found == {"z", "a", "c"}  # whatever Chroma holds, the index holds
