@@ -1,9 +1,11 @@
 """Rerank cost: crossrank vs LlamaIndex and LangChain rerankers on the same 100 candidates.
 
 All use the same MiniLM-L6-sized cross-encoder and max length 512. crossrank runs in exact
-mode (fp32) and fast mode (bf16). Prints the median time per 100 candidates, each one's speed
-relative to LlamaIndex's SentenceTransformerRerank, how far exact and fast scores are from an
-unbatched fp32 reference, the top-5 agreement, and the tokens each one computes.
+mode (fp32) and fast mode (bf16), each also with its batches padded to their longest pair
+(unbucketed, as before ``crossrank.reranker.LENGTHS``). Prints the median time per 100
+candidates, each one's speed relative to LlamaIndex's SentenceTransformerRerank, how far
+exact and fast scores are from an unbatched fp32 reference, the top-5 agreement, and the
+tokens each one computes.
 Usage: python benchmarks/rerank_cost.py [--candidates N] [--repeats R]
 """
 
@@ -30,6 +32,7 @@ def main() -> None:
     from llama_index.core.postprocessor import SentenceTransformerRerank
     from llama_index.core.schema import NodeWithScore, TextNode
 
+    import crossrank.reranker
     from crossrank import Hit, Reranker
 
     model = benchmark_cross_encoder()
@@ -54,7 +57,18 @@ def main() -> None:
         ],
         "crossrank exact (fp32)": lambda: [h.id for h in exact.rerank(QUERY, hits, top_n=5)],
         "crossrank fast (bf16)": lambda: [h.id for h in fast.rerank(QUERY, hits, top_n=5)],
+        # Batches padded to their longest pair, as before crossrank.reranker.LENGTHS.
+        "crossrank exact, unbucketed": lambda: unbucketed(exact),
+        "crossrank fast, unbucketed": lambda: unbucketed(fast),
     }
+
+    def unbucketed(reranker: Reranker) -> list[str]:
+        saved, crossrank.reranker.LENGTHS = crossrank.reranker.LENGTHS, ()
+        try:
+            return [h.id for h in reranker.rerank(QUERY, hits, top_n=5)]
+        finally:
+            crossrank.reranker.LENGTHS = saved
+
     words = [len(t.split()) for t in texts]
     tokenizer = exact.model.tokenizer
     windows = [t[a:b] for t in texts for a, b in exact.windows(QUERY, t)]
