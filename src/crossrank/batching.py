@@ -62,12 +62,16 @@ class Batcher(Generic[R]):
         return future
 
     def _work(self) -> None:
-        while True:
+        try:
+            while True:
+                with self._queued:
+                    self._queued.wait_for(lambda: bool(self._waiting))
+                    taken = self._take()
+                if taken:
+                    self._run(taken)
+        finally:  # (only something like SystemExit ends it): the next request starts another
             with self._queued:
-                self._queued.wait_for(lambda: bool(self._waiting))
-                taken = self._take()
-            if taken:
-                self._run(taken)
+                self._worker = None
 
     def _take(self) -> list[tuple[Request, Future[R]]]:
         taken: list[tuple[Request, Future[R]]] = []

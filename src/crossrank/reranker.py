@@ -36,11 +36,11 @@ Scored = tuple[float, tuple[int, int] | None]  # a score, and the span of text t
 _Scoring = tuple[list[Scored], int]  # one request's scores, and the pairs (windows) scored
 
 _batchers: dict[tuple[Any, ...], Batcher[_Scoring]] = {}  # one per model and batch settings
+_batchers_lock = threading.Lock()
 # The lengths a batch is padded to (then multiples of 256), so that the model sees a few
 # shapes: oneDNN keeps kernels (and memory) per input shape, and a server that sees new
 # shapes forever grows without bound. Empty: pad to each batch's longest.
 LENGTHS = (32, 48, 64, 96, 128, 160, 192, 256, 320, 384, 448, 512)
-_batchers_lock = threading.Lock()
 
 
 class Reranker(_models.LazyModel["CrossEncoder"]):
@@ -196,8 +196,10 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
         batches with the process's other callers, and the event loop is never blocked."""
         for query, _ in requests:
             check_query(query)
-        if self.settings.server or not any(texts for _, texts in requests):
+        if self.settings.server:
             return await asyncio.to_thread(self.score_spans, requests)
+        if not any(texts for _, texts in requests):
+            return [[] for _ in requests]
         if "batcher" not in self.__dict__:
             await asyncio.to_thread(self.load)  # loading blocks: not on the event loop
         batcher = self.batcher
