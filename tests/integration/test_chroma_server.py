@@ -330,3 +330,12 @@ def test_sigterm_during_a_catch_up_leaves_a_consistent_keyword_dir(
     restarted = _keyword_store(chroma_server, name, tiny_encoder_path, tmp_path / "kw")
     found = {hit.id for hit in restarted.bm25.search("zebrafish axolotls capybaras", 9)}
     assert found == {"z", "a", "c"}  # whatever Chroma holds, the index holds
+
+
+def test_calls_to_a_chroma_server_have_time_limits(chroma_server: int, tiny_encoder_path: str):
+    """chromadb's HTTP client waits forever by default; a hung server must not hang us."""
+    from crossrank.collection import CONNECT_TIMEOUT_S, SERVER_TIMEOUT_S
+
+    store = Store(encoder=Encoder(tiny_encoder_path), host="127.0.0.1", port=chroma_server)
+    timeout = store.client._server._session.timeout
+    assert (timeout.read, timeout.connect) == (SERVER_TIMEOUT_S, CONNECT_TIMEOUT_S)
