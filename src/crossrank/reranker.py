@@ -448,13 +448,14 @@ def token_batches(lengths: Sequence[int], max_tokens: int, max_size: int) -> lis
 
     A batch is padded to its longest member, so it costs ``len(batch) * longest`` tokens;
     each batch stays within ``max_tokens`` of that cost (a single longer item goes alone)
-    and ``max_size`` members. With :data:`LENGTHS`, each batch has a power-of-two size (a
-    batch of 13 goes as 8, 4 and 1), so that the model sees a few shapes.
+    and ``max_size`` members. With :data:`LENGTHS`, each batch has a power-of-two size, so
+    that the model sees a few shapes: full batches hold the largest power of two that fits,
+    and the last, partial one of a length goes in parts (13 left: 8, 4 and 1).
     """
     batches: list[list[int]] = []
     for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
         batch = batches[-1] if batches else []
-        if batch and len(batch) < max_size and lengths[batch[0]] * (len(batch) + 1) <= max_tokens:
+        if batch and len(batch) < _room(lengths[batch[0]], max_tokens, max_size):
             batch.append(i)
         else:
             batches.append([i])
@@ -465,6 +466,12 @@ def token_batches(lengths: Sequence[int], max_tokens: int, max_size: int) -> lis
         for batch in batches
         for start, size in _powers_of_two(len(batch))
     ]
+
+
+def _room(longest: int, max_tokens: int, max_size: int) -> int:
+    """How many pairs a batch padded to ``longest`` tokens may hold."""
+    room = max(1, min(max_size, max_tokens // max(longest, 1)))
+    return 1 << (room.bit_length() - 1) if LENGTHS else room
 
 
 def _powers_of_two(n: int) -> list[tuple[int, int]]:

@@ -149,6 +149,8 @@ def test_bucketed_shapes_give_the_scores_of_padding_to_the_longest(
     assert [padded_length(n, 512) for n in (1, 32, 33, 200, 512)] == [32, 32, 48, 256, 512]
     assert padded_length(600, 8192) == 768 and padded_length(100, 64) == 64
     assert [len(batch) for batch in token_batches([10] * 13, 10**6, 32)] == [8, 4, 1]
+    # Full batches hold the largest power of two that fits (9 of 448 tokens fit 4,096: 8).
+    assert [len(batch) for batch in token_batches([448] * 18, 4096, 32)] == [8, 8, 2]
     reranker = Reranker(tiny_reranker_path, device="cpu", precision="fp32", batch_size=13)
     texts = [p * (1 + i % 5) for i, p in enumerate(PASSAGES * 5)]  # 25 texts, mixed lengths
     shapes = []
