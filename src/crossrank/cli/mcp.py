@@ -78,11 +78,8 @@ def mcp(
     fetch (a chunk and its neighbours) and list_sources tools. Logs go to stderr; on stdio,
     stdout carries only the protocol.
     """
-    from .._extras import require
-
-    require("mcp", "mcp")
     from ..agent import AgentTools
-    from ..mcp_server import mcp_server
+    from ..mcp_server import mcp_server  # names the extra to install when mcp is missing
     from ..pipeline import Pipeline
 
     settings = first.settings(rerank.k)
