@@ -33,13 +33,16 @@ LENGTHS = (32, 48, 64, 96, 128, 160, 192, 256, 320, 384, 448, 512)
 
 
 def batches(lengths: list[int], max_tokens: int = 4096, max_size: int = 32) -> list[list[int]]:
-    """crossrank's batches: longest first, padded length x size within the token budget,
-    split into power-of-two sizes."""
+    """crossrank's batches (``crossrank.reranker.token_batches`` with ``LENGTHS``, copied:
+    this script's venv cannot import crossrank): longest first, padded to a length of
+    LENGTHS, full batches of the largest power of two that fits the token budget, and a
+    length's last batch in power-of-two parts."""
     padded = [next(step for step in LENGTHS if step >= n) for n in lengths]
     out: list[list[int]] = []
     for i in sorted(range(len(padded)), key=lambda i: -padded[i]):
         batch = out[-1] if out else []
-        if batch and len(batch) < max_size and padded[batch[0]] * (len(batch) + 1) <= max_tokens:
+        room = max(1, min(max_size, max_tokens // padded[batch[0]])) if batch else 1
+        if batch and len(batch) < 1 << (room.bit_length() - 1):
             batch.append(i)
         else:
             out.append([i])
