@@ -88,14 +88,21 @@ def test_threads_and_tasks_match_sequential_results(indexed_store, tiny_reranker
     def answer(question: str) -> list[tuple[str, float]]:
         return [(h.id, h.rerank_score) for h in pipeline.search(question)]
 
+    def assert_same(results: list, expected: list) -> None:
+        # Concurrent requests share batches of other shapes, which moves a score in its
+        # last digits on some CPUs: the same ids in the same order, scores within 1e-6.
+        assert [[i for i, _ in hits] for hits in results] == [[i for i, _ in hits] for hits in expected]
+        for hits, wanted in zip(results, expected, strict=True):
+            assert [s for _, s in hits] == pytest.approx([s for _, s in wanted], abs=1e-6)
+
     sequential = [answer(q) for q in questions]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        assert list(pool.map(answer, questions * 2)) == sequential * 2
+        assert_same(list(pool.map(answer, questions * 2)), sequential * 2)
 
     async def tasks() -> list:
         return await asyncio.gather(*(asyncio.to_thread(answer, q) for q in questions))
 
-    assert asyncio.run(tasks()) == sequential
+    assert_same(asyncio.run(tasks()), sequential)
 
 
 def test_a_reader_queries_while_a_writer_indexes(tmp_path, tiny_encoder_path):
