@@ -185,7 +185,7 @@ def markdown_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def markdown_store(memory_store, markdown_corpus: Path):
-    memory_store.index([markdown_corpus], chunk_size=64, chunk_overlap=8)
+    memory_store.index([markdown_corpus], chunk_size=62, chunk_overlap=8)
     return memory_store
 
 

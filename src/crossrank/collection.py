@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 MODEL_KEY = "crossrank:model"
 DIMENSION_KEY = "crossrank:dimension"
+PROMPT_KEYS = {"query": "crossrank:query_prompt", "document": "crossrank:document_prompt"}
 VERSION_KEY = "crossrank:version"
 WRITTEN_KEY = "crossrank:written"  # on each record: when it was written (ns since the epoch)
 DELETED_KEY = "crossrank:deleted"  # in the collection's metadata: the deletion log
@@ -155,7 +156,9 @@ class Collection:
     def _schema(self) -> dict[str, Any]:
         if not self.encoder.model_name:  # the callers bring the vectors: no model to record
             return {}
-        return {MODEL_KEY: self.encoder.model_name, DIMENSION_KEY: self.encoder.dimension}
+        schema = {MODEL_KEY: self.encoder.model_name, DIMENSION_KEY: self.encoder.dimension}
+        prompts = getattr(self.encoder, "prompts", None) or {}
+        return {**schema, **{PROMPT_KEYS[role]: prompts[role] for role in prompts}}
 
     def _check(self, handle: Any) -> None:
         found = handle.metadata or {}
@@ -169,6 +172,7 @@ class Collection:
             return
         if found.get(MODEL_KEY) == self.encoder.model_name:
             if found.get(DIMENSION_KEY) == self.encoder.dimension:
+                self._check_prompts(found)
                 return
         raise CollectionMismatchError(
             f"{self.connection.describe()} was built with model {found.get(MODEL_KEY)!r} "
@@ -176,6 +180,19 @@ class Collection:
             f"(dimension {self.encoder.dimension}): open it with that model, or index into "
             "another collection"
         )
+
+    def _check_prompts(self, found: Mapping[str, Any]) -> None:
+        """The encoder's prompts must be those the collection was written with (a collection
+        from before prompts were recorded records none, and is not checked)."""
+        prompts = getattr(self.encoder, "prompts", None) or {}
+        for role, key in PROMPT_KEYS.items():
+            if key in found and found[key] != prompts.get(role, ""):
+                raise CollectionMismatchError(
+                    f"{self.connection.describe()} was written with {role} prompt "
+                    f"{found[key]!r}, not {prompts.get(role, '')!r}: open it with "
+                    f"{role}_prompt={found[key]!r} (CLI: --{role}-prompt), or index into "
+                    "another collection"
+                )
 
     def _check_foreign(self, handle: Any) -> None:
         """A collection another library built: the named model's dimension must fit it."""

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 PAD_TO = 32  # tokens: each batch is padded to a multiple of this, so the model sees a few
 # shapes (see crossrank.reranker.LENGTHS)
+# The default chunk size is the model's limit, capped here: long-context models (8k tokens)
+# would otherwise make a whole document one chunk. Measured on the dev set (docs: Models).
+CHUNK_TOKENS = 512
 
 
 class Encoder(_models.LazyModel["SentenceTransformer"]):
@@ -26,6 +29,12 @@ class Encoder(_models.LazyModel["SentenceTransformer"]):
     The model loads lazily on first use and is shared by every ``Encoder`` in the process
     with the same name, device and options. The last ``query_cache`` query embeddings are
     kept, so a repeated query is not embedded again.
+
+    Queries are embedded as sentence-transformers' ``encode_query`` embeds them and passages
+    as ``encode_document`` does: with the model's own query and document prompts (e5's
+    ``"query: "``/``"passage: "``, bge's search instruction...), saved in its
+    ``config_sentence_transformers.json``. A collection records the prompts it was written
+    with, and refuses an encoder with other prompts.
 
     Args:
         model_name: A sentence-transformers model name or local folder. The default,
@@ -37,6 +46,12 @@ class Encoder(_models.LazyModel["SentenceTransformer"]):
         precision: ``"fp32"`` (exact), ``"bf16"`` or ``"fp16"`` (fast), or ``"auto"``:
             bf16/fp16 on a GPU, fp32 on a CPU (stored embeddings stay exact).
         query_cache: How many query embeddings to keep (0 turns the cache off).
+        query_prompt: Text put before each query; None uses the model's own ``"query"``
+            prompt, ``""`` none. The name of one of the model's saved prompts is taken as
+            that prompt.
+        document_prompt: Text put before each passage; None uses the model's own
+            ``"document"``, ``"passage"`` or ``"corpus"`` prompt (the first it has).
+        truncate_dim: Keep the first this many dimensions (Matryoshka models); None all.
         model_kwargs: Extra keyword arguments for ``SentenceTransformer``.
 
     Example:
@@ -54,12 +69,17 @@ class Encoder(_models.LazyModel["SentenceTransformer"]):
         max_length: int | None = None,
         precision: str = "auto",
         query_cache: int = 1024,
+        query_prompt: str | None = None,
+        document_prompt: str | None = None,
+        truncate_dim: int | None = None,
         model_kwargs: dict[str, Any] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if query_cache < 0:
             raise ValueError(f"query_cache must be >= 0, got {query_cache}")
+        if truncate_dim is not None and truncate_dim < 1:
+            raise ValueError(f"truncate_dim must be at least 1, got {truncate_dim}")
         self.model_name = model_name
         self.device = device
         self.batch_size = batch_size
@@ -67,6 +87,8 @@ class Encoder(_models.LazyModel["SentenceTransformer"]):
         self.precision = check_precision(precision)
         self.query_cache = query_cache
         self.model_kwargs = dict(model_kwargs or {})
+        self._prompts = {"query": query_prompt, "document": document_prompt}
+        self.truncate_dim = truncate_dim
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def _key(self, device: str) -> tuple[Any, ...]:
@@ -88,6 +110,12 @@ class Encoder(_models.LazyModel["SentenceTransformer"]):
         except (OSError, ValueError) as error:
             raise _models.load_error("embedding", self.model_name, error) from error
         if self._max_length is not None:
+            limit = _position_limit(model)
+            if limit and self._max_length > limit:
+                raise ValueError(
+                    f"max_length {self._max_length} is more than embedding model "
+                    f"{self.model_name!r} reads ({limit} tokens): pass at most {limit}"
+                )
             model.max_seq_length = self._max_length
         _models.to_precision(model, precision, device)
         return model
@@ -98,7 +126,28 @@ class Encoder(_models.LazyModel["SentenceTransformer"]):
         dimension = self.model.get_embedding_dimension()
         if dimension is None:
             raise ValueError(f"model {self.model_name!r} does not report an embedding dimension")
+        if self.truncate_dim is not None:
+            if self.truncate_dim > dimension:
+                raise ValueError(
+                    f"truncate_dim {self.truncate_dim} is more than model {self.model_name!r}'s "
+                    f"{dimension} dimensions"
+                )
+            return self.truncate_dim
         return int(dimension)
+
+    @property
+    def prompts(self) -> dict[str, str]:
+        """The texts put before queries (``"query"``) and passages (``"document"``), as
+        sentence-transformers' ``encode_query`` and ``encode_document`` choose them."""
+        saved = self.model.prompts or {}
+        chosen = {}
+        for role, names in (("query", ("query",)), ("document", ("document", "passage", "corpus"))):
+            given = self._prompts[role]
+            if given is None:  # the model's own, else its default prompt, as encode_* choose
+                default = saved.get(self.model.default_prompt_name or "", "")
+                given = next((saved[name] for name in names if name in saved), default)
+            chosen[role] = saved.get(given, given)  # a prompt's name means that prompt
+        return chosen
 
     @property
     def max_length(self) -> int:
@@ -106,20 +155,35 @@ class Encoder(_models.LazyModel["SentenceTransformer"]):
         return int(self.model.max_seq_length or 512)
 
     @property
+    def limit_tokens(self) -> int:
+        """The most content tokens one passage may have: ``max_length`` less the special
+        tokens and the document prompt's tokens."""
+        tokenizer = self.model.tokenizer
+        prompt = self.prompts["document"]
+        prompt_tokens = len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) if prompt else 0
+        return self.max_length - tokenizer.num_special_tokens_to_add() - prompt_tokens
+
+    @property
     def chunk_tokens(self) -> int:
-        """Content tokens that fit in one passage: ``max_length`` less the special tokens."""
-        return self.max_length - self.model.tokenizer.num_special_tokens_to_add()
+        """The default chunk size: :attr:`limit_tokens`, at most :data:`CHUNK_TOKENS`."""
+        return min(self.limit_tokens, CHUNK_TOKENS)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed passages into a ``(len(texts), dimension)`` float32 array of unit vectors."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        return self._encode(texts, "document")
+
+    def _encode(self, texts: Sequence[str], role: str) -> np.ndarray:
         with self.lock:
-            vectors = self.model.encode(
+            encode = self.model.encode_query if role == "query" else self.model.encode_document
+            vectors = encode(
                 list(texts),
+                prompt=self.prompts[role],
                 batch_size=self.batch_size,
                 convert_to_numpy=True,
                 show_progress_bar=False,
+                truncate_dim=self.truncate_dim,
                 # Padding is masked: a text's vector does not depend on it.
                 processing_kwargs={"text": {"pad_to_multiple_of": PAD_TO}},
             )
@@ -132,7 +196,7 @@ class Encoder(_models.LazyModel["SentenceTransformer"]):
         with self.lock:
             vector = self._queries.get(query)
             if vector is None:
-                vector = self.embed([query])[0]
+                vector = self._encode([query], "query")[0]
                 vector.flags.writeable = False
                 if self.query_cache:
                     self._queries[query] = vector
@@ -257,6 +321,15 @@ class NoEncoder:
 
     def embed_query(self, query: str) -> np.ndarray:
         raise ModelNotFoundError(f"no embedding model to embed the query: {self.hint}")
+
+
+def _position_limit(model: Any) -> int | None:
+    """The tokens a model's position embeddings allow (None: not said, or not limited)."""
+    config = getattr(model[0], "config", None) if len(model) else None
+    positions = getattr(config, "max_position_embeddings", None)
+    if not positions:
+        return None
+    return int(positions) - (2 if getattr(config, "model_type", "") == "xlm-roberta" else 0)
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:

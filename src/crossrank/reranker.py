@@ -41,6 +41,10 @@ _batchers_lock = threading.Lock()
 # shapes: oneDNN keeps kernels (and memory) per input shape, and a server that sees new
 # shapes forever grows without bound. Empty: pad to each batch's longest.
 LENGTHS = (32, 48, 64, 96, 128, 160, 192, 256, 320, 384, 448, 512)
+# The default window of a long-context model (bge-reranker-v2-m3, gte-reranker-modernbert:
+# 8k; Qwen3-Reranker: 32k+): attention is quadratic in the window, and a CPU reads a passage
+# faster in windows of this length than whole. Measured (docs: Models); max_length overrides.
+WINDOW_TOKENS = 512
 
 
 class Reranker(_models.LazyModel["CrossEncoder"]):
@@ -114,19 +118,46 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
             raise _models.load_error("reranker", self.model_name, error) from error
         if model.num_labels not in (1, 2):
             raise _models.load_error(
-                "reranker", self.model_name, ValueError(f"{model.num_labels} labels; need 1 or 2")
+                "reranker",
+                self.model_name,
+                ValueError(
+                    f"it has {model.num_labels} labels: a reranker scores with 1 logit (relevance)"
+                    " or 2 (softmax over not relevant/relevant); a classifier of more labels is "
+                    "not a reranker"
+                ),
             )
-        limit = self.settings.max_length or model.max_seq_length
+        limit = model.max_seq_length
         # Tokenizers without a configured limit report a huge number; the position
         # embeddings are the real bound.
-        positions = getattr(getattr(model.model, "config", None), "max_position_embeddings", None)
+        config = getattr(model.model, "config", None)
+        positions = getattr(config, "max_position_embeddings", None)
+        if positions and getattr(config, "model_type", "") in ("xlm-roberta", "roberta"):
+            positions -= 2  # their positions start after the padding index
         if positions and (not limit or limit > positions):
             limit = positions
-        model.max_seq_length = limit
+        wanted = self.settings.max_length
+        if wanted is not None and limit and wanted > limit:
+            raise _models.load_error(
+                "reranker",
+                self.model_name,
+                ValueError(f"max_length {wanted} is more than it reads ({limit} tokens)"),
+            )
+        model.max_seq_length = wanted or min(limit or WINDOW_TOKENS, WINDOW_TOKENS)
         _models.to_precision(model, precision, device)
         if precision != "fp32":
             _score_head_in_fp32(model)
         return model
+
+    @property
+    def prompt(self) -> str:
+        """The instruction or prompt the model reads with each pair: ``prompt`` when set
+        (a name of one of the model's saved prompts means that prompt), else the model's
+        default (``""``: none; a chat template may hold its own default instruction)."""
+        saved = self.model.prompts or {}
+        given = self.settings.prompt
+        if given is None:
+            return saved.get(self.model.default_prompt_name or "", "")
+        return saved.get(given, given)
 
     @property
     def max_length(self) -> int:
@@ -140,13 +171,25 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
         windows sharing ``window_overlap`` tokens, together covering all of it.
         """
         with self.lock:
-            return self._windows(text, self._passage_budget(query))
+            return self._fitted(query, text, self._passage_budget(query))[0]
 
     def _passage_budget(self, query: str) -> int:
-        tokenizer = self.model.tokenizer
-        query_tokens = len(tokenizer(query, add_special_tokens=False)["input_ids"])
-        budget = self.max_length - tokenizer.num_special_tokens_to_add(pair=True)
-        return budget - min(query_tokens, budget // 2)
+        # What the model reads beside the passage: special tokens, the query, and, for
+        # chat-template models, the template and its instruction.
+        return self.max_length - self._lengths([(query, "")])[0]
+
+    def _lengths(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
+        """Tokens the model reads for each pair, counted by its own preprocessing (template,
+        instruction and special tokens included), before truncation."""
+        lengths: list[int] = []
+        for start in range(0, len(pairs), 256):
+            features = self.model.preprocess(
+                list(pairs[start : start + 256]),
+                prompt=self.prompt,
+                processing_kwargs={"text": {"truncation": False}},
+            )
+            lengths.extend(int(n) for n in features["attention_mask"].sum(dim=1).tolist())
+        return lengths
 
     def _windows(self, text: str, budget: int) -> list[tuple[int, int]]:
         spans = token_spans(
@@ -240,19 +283,20 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
         spans: list[tuple[int, int]] = []
         windows: list[int] = []  # pairs per request
         first = 0
+        lengths: list[int] = []
         for query, texts in requests:
             windows.append(-len(pairs))
             query = self._fit_query(query)
             budget = self._passage_budget(query)
             for i, text in enumerate(texts):
-                for start, end in self._windows(text, budget):
+                cut, counted = self._fitted(query, text, budget)
+                for (start, end), length in zip(cut, counted, strict=True):
                     pairs.append((query, text[start:end]))
                     owners.append(first + i)
                     spans.append((start, end))
+                    lengths.append(length)
             first += len(texts)
             windows[-1] += len(pairs)
-        encoded = self.model.tokenizer([query for query, _ in pairs], [text for _, text in pairs])
-        lengths = [min(len(ids), self.max_length) for ids in encoded["input_ids"]]
         padded = [padded_length(length, self.max_length) for length in lengths]
         logits: list[np.ndarray] = [np.empty(0)] * len(pairs)
         for batch in token_batches(padded, self.batch_tokens, self.batch_size):
@@ -260,6 +304,7 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
             length = {"padding": "max_length", "max_length": padded[batch[0]]} if LENGTHS else {}
             scores = self.model.predict(
                 [pairs[i] for i in batch],
+                prompt=self.prompt,
                 batch_size=len(batch),
                 activation_fn=_identity,
                 convert_to_numpy=True,
@@ -280,10 +325,26 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
             first += len(texts)
         return split
 
+    def _fitted(
+        self, query: str, text: str, budget: int
+    ) -> tuple[list[tuple[int, int]], list[int]]:
+        """``text``'s windows beside ``query``, and the tokens the model reads for each.
+
+        A passage's tokens can merge with the template's at its edges, so a window cut to
+        the budget may read a token or two more: such a text is cut again, to less.
+        """
+        while True:
+            windows = self._windows(text, budget)
+            lengths = self._lengths([(query, text[start:end]) for start, end in windows])
+            over = max(lengths) - self.max_length
+            if over <= 0 or budget <= 1:
+                return windows, [min(length, self.max_length) for length in lengths]
+            budget -= over
+
     def _fit_query(self, query: str) -> str:
         # A query may use at most half the pair's tokens; the passage keeps the rest.
         tokenizer = self.model.tokenizer
-        limit = (self.max_length - tokenizer.num_special_tokens_to_add(pair=True)) // 2
+        limit = (self.max_length - self._lengths([("", "")])[0]) // 2
         offsets = tokenizer(query, add_special_tokens=False, return_offsets_mapping=True)[
             "offset_mapping"
         ]
@@ -485,21 +546,39 @@ def _powers_of_two(n: int) -> list[tuple[int, int]]:
 
 
 def _score_head_in_fp32(model: CrossEncoder) -> None:
-    """Run the final scoring layer in fp32, so bf16/fp16 logits are not rounded into ties.
+    """Compute the final scoring logits in fp32, so bf16/fp16 logits are not rounded into ties.
 
     bf16 keeps 8 bits of mantissa: a logit near 8 would move in steps of 1/32, and close
-    candidates would tie. The head is one small matrix; fp32 there costs nothing.
+    candidates would tie. A classification head is one small matrix: sentence-transformers
+    runs it in fp32. A causal LM's head is vocabulary-wide; only the rows of the tokens
+    :class:`~sentence_transformers.cross_encoder.modules.LogitScore` reads (yes, no) are
+    computed again in fp32.
     """
     import torch
+    from sentence_transformers.cross_encoder.modules import LogitScore
 
-    layers = [
-        layer
-        for layer in model.modules()
+    scorers = [module for module in model if isinstance(module, LogitScore)]
+    if scorers:
+        ids = [scorers[-1].true_token_id]
+        ids += [] if scorers[-1].false_token_id is None else [scorers[-1].false_token_id]
+        head = model.model.get_output_embeddings()
+        rows = head.weight[ids].float()
+        bias = None if head.bias is None else head.bias[ids].float()
+
+        def in_fp32(_: Any, inputs: tuple[Any, ...], output: Any) -> Any:
+            output = output.float()
+            output[..., ids] = torch.nn.functional.linear(inputs[0].float(), rows, bias)
+            return output
+
+        head.register_forward_hook(in_fp32)
+        return
+    names = [
+        name
+        for name, layer in model.named_modules()
         if isinstance(layer, torch.nn.Linear) and layer.out_features == model.num_labels
     ]
-    if layers:
-        head = layers[-1].float()
-        head.register_forward_pre_hook(lambda _, inputs: tuple(x.float() for x in inputs))
+    if names:
+        model.set_keep_in_fp32_modules(names[-1:])
 
 
 def _identity(x: Any) -> Any:

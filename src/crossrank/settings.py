@@ -186,14 +186,21 @@ class RerankerSettings:
         device: ``"cpu"``, ``"cuda"``, ``"mps"``...; None picks cuda, then mps, then cpu.
         batch_size: At most this many query-passage pairs per forward pass.
         batch_tokens: At most this many tokens (padding included) per forward pass.
-        max_length: Tokens per pair, special tokens included; None keeps the model's own.
+        max_length: Tokens per pair (window), special tokens, chat template and instruction
+            included; None keeps the model's own limit, at most
+            :data:`crossrank.reranker.WINDOW_TOKENS` (long-context models read long
+            passages in windows of that length).
         window_overlap: Tokens shared by consecutive windows of a long passage.
         precision: ``"fp32"`` (exact), ``"bf16"`` or ``"fp16"`` (fast), or ``"auto"``:
             bf16/fp16 on a GPU, bf16 on a CPU that does bf16 natively, else fp32.
         retrieval_weight: 0 (the default) orders by rerank score alone; above 0, by
             weighted reciprocal-rank fusion of the rerank order (weight ``1 - w``) with the
             order the candidates came in, their retrieval order (weight ``w``).
-        model_kwargs: Extra keyword arguments for ``CrossEncoder``.
+        prompt: The instruction or prompt the model reads with each pair (Qwen3-Reranker's
+            instruction, say); None uses the model's own default, ``""`` none. The name of
+            one of the model's saved prompts is taken as that prompt.
+        model_kwargs: Extra keyword arguments for ``CrossEncoder`` (``trust_remote_code=True``
+            for a model whose code comes with it: refused without).
         server: A ``crossrank serve`` URL (``http://HOST:PORT``): score there, with the
             server's model, instead of loading one here. Its API key, if it has one, comes
             from ``CROSSRANK_API_KEY``.
@@ -207,6 +214,7 @@ class RerankerSettings:
     window_overlap: int = 64
     precision: Precision = "auto"
     retrieval_weight: float = 0.0
+    prompt: str | None = None
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
     server: str | None = None
 

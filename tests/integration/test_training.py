@@ -26,7 +26,7 @@ def trained_model(tmp_path_factory, tiny_encoder_path: str, markdown_corpus: Pat
         encoder=Encoder(tiny_encoder_path, device="cpu"),
         in_memory=True,
     )
-    store.index([markdown_corpus], chunk_size=64, chunk_overlap=8)
+    store.index([markdown_corpus], chunk_size=62, chunk_overlap=8)
     rows = mine(Pipeline(store), pseudo_queries(store), negatives=2, depth=10)
     out = tmp_path_factory.mktemp("trained")
     report = train(

@@ -23,8 +23,10 @@ def test_encoder_may_be_given_by_name(tiny_encoder_path: str):
 def test_repeated_queries_come_from_the_cache(tiny_encoder_path: str, monkeypatch):
     encoder = Encoder(tiny_encoder_path, device="cpu", query_cache=2)
     calls = []
-    embed = encoder.embed
-    monkeypatch.setattr(encoder, "embed", lambda texts: calls.append(texts) or embed(texts))
+    encode = encoder._encode
+    monkeypatch.setattr(
+        encoder, "_encode", lambda texts, role: calls.append(texts) or encode(texts, role)
+    )
     first = encoder.embed_query("how do loops stop")
     again = encoder.embed_query("how do loops stop")
     assert calls == [["how do loops stop"]] and again is first
@@ -33,14 +35,16 @@ def test_repeated_queries_come_from_the_cache(tiny_encoder_path: str, monkeypatc
     encoder.embed_query("c")  # evicts the oldest, "how do loops stop"
     encoder.embed_query("how do loops stop")
     assert len(calls) == 4
-    assert np.allclose(encoder.embed_query("c"), embed(["c"])[0])
+    assert np.allclose(encoder.embed_query("c"), encode(["c"], "query")[0])
 
 
 def test_query_cache_can_be_turned_off(tiny_encoder_path: str, monkeypatch):
     encoder = Encoder(tiny_encoder_path, device="cpu", query_cache=0)
     calls = []
-    embed = encoder.embed
-    monkeypatch.setattr(encoder, "embed", lambda texts: calls.append(texts) or embed(texts))
+    encode = encoder._encode
+    monkeypatch.setattr(
+        encoder, "_encode", lambda texts, role: calls.append(texts) or encode(texts, role)
+    )
     encoder.embed_query("q")
     encoder.embed_query("q")
     assert len(calls) == 2
