@@ -1,10 +1,20 @@
-"""The indexer: files to chunks to a collection, embedding only what changed."""
+"""The indexer: files to chunks to a collection, embedding only what changed.
+
+Indexing is a few steps, each one function here: read a file (:func:`crossrank.readers.read`),
+cut it into chunks with stable ids (:func:`crossrank.ingest.chunk_document`), find the chunks
+a changed file no longer has (:func:`stale_ids`) and those not stored yet
+(:func:`unstored`), embed and write them (:func:`write`), and find the chunks of deleted
+files (:func:`deleted_ids`). :class:`Indexer` runs them in this process;
+:func:`crossrank.ray.index` runs the same functions on a Ray cluster, so the two write the
+same collection.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .collection import Collection
 from .encoder import Encoder
@@ -22,6 +32,58 @@ class IndexReport:
     chunks: int
     embedded: int
     removed: int
+
+
+def chunk_size_for(encoder: Encoder, chunk_size: int | None) -> int:
+    """Tokens per chunk: ``chunk_size``, checked against what the model reads, or its default."""
+    if chunk_size is not None and chunk_size > encoder.limit_tokens:
+        raise ValueError(
+            f"chunk_size {chunk_size} is more than embedding model {encoder.model_name!r} "
+            f"reads per passage ({encoder.limit_tokens} tokens, prompt and special tokens "
+            f"aside): pass at most {encoder.limit_tokens}, or leave it unset"
+        )
+    return chunk_size or encoder.chunk_tokens
+
+
+def stale_ids(collection: Collection, source: str, keep: set[str]) -> list[str]:
+    """The stored chunks of ``source`` that are not in ``keep`` (its chunks now)."""
+    stored = collection.get(where={SOURCE: source}, include=[])["ids"]
+    return [chunk_id for chunk_id in stored if chunk_id not in keep]
+
+
+def unstored(collection: Collection, chunks: Sequence[Chunk]) -> list[Chunk]:
+    """The chunks whose ids are not stored yet, each id once."""
+    unique = list({chunk.id: chunk for chunk in chunks}.values())
+    known = collection.existing([chunk.id for chunk in unique])
+    return [chunk for chunk in unique if chunk.id not in known]
+
+
+def write(
+    collection: Collection,
+    ids: Sequence[str],
+    texts: Sequence[str],
+    metadatas: Sequence[Mapping[str, Any]],
+) -> None:
+    """Embed ``texts`` with the collection's encoder and store them; an id stored again is
+    replaced, so writing a batch twice (a retried worker) changes nothing."""
+    collection.upsert(ids, texts, metadatas, collection.encoder.embed(list(texts)))
+
+
+def deleted_ids(collection: Collection, folders: Sequence[Path]) -> list[str]:
+    """The stored chunks of files that were inside ``folders`` and no longer exist."""
+    if not folders:
+        return []
+    stored = collection.get(include=["metadatas"])
+    return [
+        chunk_id
+        for chunk_id, meta in zip(stored["ids"], stored["metadatas"], strict=True)
+        if _deleted_from(str((meta or {}).get(SOURCE, "")), list(folders))
+    ]
+
+
+def indexed_folders(paths: Iterable[str | Path]) -> list[Path]:
+    """The folders among ``paths``: files deleted from them lose their chunks."""
+    return [Path(p).expanduser().resolve() for p in paths if Path(p).expanduser().is_dir()]
 
 
 class Indexer:
@@ -51,16 +113,15 @@ class Indexer:
 
     def add(self, chunks: Sequence[Chunk], *, progress: bool = False) -> int:
         """Embed and store the chunks not yet stored; return how many were embedded."""
-        unique = list({chunk.id: chunk for chunk in chunks}.values())
-        known = self.collection.existing([chunk.id for chunk in unique])
-        todo = [chunk for chunk in unique if chunk.id not in known]
+        todo = unstored(self.collection, chunks)
         step = min(self.collection.client.get_max_batch_size(), BATCH)
         from tqdm.auto import tqdm
 
         with tqdm(total=len(todo), unit="chunk", desc="embedding", disable=not progress) as bar:
             for begin in range(0, len(todo), step):
                 batch = todo[begin : begin + step]
-                self.collection.upsert(
+                write(
+                    self.collection,
                     [chunk.id for chunk in batch],
                     [chunk.text for chunk in batch],
                     [chunk.metadata for chunk in batch],
@@ -85,7 +146,8 @@ class Indexer:
 
         Args:
             paths: Files and folders; folders are searched recursively.
-            chunk_size: Tokens per chunk; None fills the bi-encoder's max_seq_length.
+            chunk_size: Tokens per chunk; None: the bi-encoder's limit, at most
+                :data:`crossrank.encoder.CHUNK_TOKENS`.
             chunk_overlap: Tokens shared by consecutive chunks.
             max_file_mb: Larger files are skipped with a warning.
             progress: Show a progress bar.
@@ -93,7 +155,7 @@ class Indexer:
         paths = list(paths)
         encoder = self.encoder
         tokenizer = encoder.model.tokenizer
-        size = chunk_size or encoder.chunk_tokens
+        size = chunk_size_for(encoder, chunk_size)
         files = removed = 0
         chunks: list[Chunk] = []
         for source, extracted in iter_documents(paths, max_file_mb):
@@ -102,29 +164,15 @@ class Indexer:
                 document = chunk_document(
                     source, extracted.text, tokenizer, size, chunk_overlap, pages=extracted.pages
                 )
-            removed += self._drop_stale(source, {chunk.id for chunk in document})
+            stale = stale_ids(self.collection, source, {chunk.id for chunk in document})
+            self.collection.delete(stale)
+            removed += len(stale)
             chunks.extend(document)
         embedded = self.add(chunks, progress=progress)
-        removed += self._drop_deleted([Path(p).resolve() for p in paths if Path(p).is_dir()])
-        return IndexReport(files=files, chunks=len(chunks), embedded=embedded, removed=removed)
-
-    def _drop_stale(self, source: str, keep: set[str]) -> int:
-        stored = self.collection.get(where={SOURCE: source}, include=[])["ids"]
-        stale = [chunk_id for chunk_id in stored if chunk_id not in keep]
-        self.collection.delete(stale)
-        return len(stale)
-
-    def _drop_deleted(self, folders: list[Path]) -> int:
-        if not folders:
-            return 0
-        stored = self.collection.get(include=["metadatas"])
-        gone = [
-            chunk_id
-            for chunk_id, meta in zip(stored["ids"], stored["metadatas"], strict=True)
-            if _deleted_from(str((meta or {}).get(SOURCE, "")), folders)
-        ]
+        gone = deleted_ids(self.collection, indexed_folders(paths))
         self.collection.delete(gone)
-        return len(gone)
+        removed += len(gone)
+        return IndexReport(files=files, chunks=len(chunks), embedded=embedded, removed=removed)
 
 
 def _deleted_from(source: str, folders: list[Path]) -> bool:
