@@ -19,12 +19,16 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from . import agent
+from ._auth import REFUSED, authorized
 from ._extras import require
 
 require("mcp", "mcp")
 from mcp.server.fastmcp import FastMCP  # noqa: E402 (after the check naming the extra)
 from mcp.server.fastmcp.exceptions import ToolError  # noqa: E402
 from mcp.types import CallToolResult, TextContent  # noqa: E402
+from starlette.applications import Starlette  # noqa: E402 (an mcp dependency)
+from starlette.responses import JSONResponse  # noqa: E402
+from starlette.types import ASGIApp, Receive, Scope, Send  # noqa: E402
 
 
 class Result(BaseModel):
@@ -79,15 +83,27 @@ class Indexed(BaseModel):
 
 
 def mcp_server(
-    tools: agent.AgentTools, *, name: str = "crossrank", host: str = "127.0.0.1", port: int = 8000
+    tools: agent.AgentTools,
+    *,
+    name: str = "crossrank",
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    api_key: str | None = None,
 ) -> FastMCP:
     """The MCP server of ``tools`` (``index`` only when ``tools.allow_index`` is set).
 
     ``host``/``port`` serve the streamable HTTP transport (``run("streamable-http")``),
-    at ``/mcp``.
+    at ``/mcp``; with ``api_key``, every HTTP request needs ``Authorization: Bearer KEY``
+    (401 otherwise), the check ``crossrank serve`` makes.
     """
 
     class Server(FastMCP):
+        def streamable_http_app(self) -> Starlette:
+            app = super().streamable_http_app()
+            if api_key:
+                app.add_middleware(_KeyRequired, api_key=api_key)
+            return app
+
         async def call_tool(self, name: str, arguments: dict[str, Any]) -> Any:
             tool = self._tool_manager.get_tool(name)
             known = set((tool.parameters.get("properties") or {}) if tool else ())
@@ -140,6 +156,25 @@ def mcp_server(
             return Indexed.model_validate(await asyncio.to_thread(tools.index, paths))
 
     return server
+
+
+class _KeyRequired:
+    """Answer 401 to an HTTP request without ``Authorization: Bearer <api_key>``."""
+
+    def __init__(self, app: ASGIApp, api_key: str) -> None:
+        self.app = app
+        self.api_key = api_key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            if not authorized(header, self.api_key):
+                refused = JSONResponse(
+                    {"message": REFUSED}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+                )
+                await refused(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 __all__ = ["mcp_server"]

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,14 +44,18 @@ def _command(args: list[str]) -> list[str]:
     return [sys.executable, "-m", "crossrank.cli", *args]
 
 
-@pytest.fixture(scope="module")
-def http_url(mcp_args) -> Iterator[str]:
-    """``crossrank mcp --transport http`` on a free port: its /mcp URL."""
+@contextmanager
+def _serving_http(
+    args: list[str], env: dict[str, str] | None = None, log: Path | None = None
+) -> Iterator[str]:
+    """``crossrank mcp --transport http ARGS`` on a free port: its /mcp URL (on loopback).
+    Its stderr goes to ``log`` when given."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    args = [*mcp_args, "--transport", "http", "--port", str(port)]
-    server = subprocess.Popen(_command(args), env=_env(), stderr=subprocess.PIPE)
+    args = [*args, "--transport", "http", "--port", str(port)]
+    stderr = log.open("w") if log else subprocess.PIPE
+    server = subprocess.Popen(_command(args), env={**_env(), **(env or {})}, stderr=stderr)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -58,13 +63,22 @@ def http_url(mcp_args) -> Iterator[str]:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
             except OSError:
-                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert server.poll() is None, server.stderr.read() if server.stderr else log
                 assert time.monotonic() < deadline, "crossrank mcp did not start"
                 time.sleep(0.2)
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
         server.terminate()
         server.wait(30)
+        if log:
+            stderr.close()  # type: ignore[union-attr]
+
+
+@pytest.fixture(scope="module")
+def http_url(mcp_args) -> Iterator[str]:
+    """``crossrank mcp --transport http`` on loopback, without a key."""
+    with _serving_http(mcp_args) as url:
+        yield url
 
 
 async def _exercise(session, allowed: Path) -> None:
@@ -215,3 +229,78 @@ async def test_llama_index_tools_mcp(http_url):
     assert {"search", "fetch", "list_sources"} <= set(tools)
     answer = await tools["search"].acall(query=QUESTION, top_n=2)
     assert "[1] " in str(answer.content)
+
+
+KEY = "mcp-test-key"
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {},
+    "clientInfo": {"name": "test", "version": "1"}}}  # fmt: skip
+
+
+async def _tool_names(url: str, headers: dict[str, str] | None = None) -> set[str]:
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    async with (
+        streamablehttp_client(url, headers=headers) as (read, write, _),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        return {tool.name for tool in (await session.list_tools()).tools}
+
+
+async def test_http_with_an_api_key_answers_only_the_right_bearer_key(mcp_args):
+    """Bound to every interface, with the key from CROSSRANK_API_KEY: the official client
+    with the key works; without it, or with another, every request is a 401."""
+    import httpx
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    args = [*mcp_args, "--host", "0.0.0.0"]
+    with _serving_http(args, env={"CROSSRANK_API_KEY": KEY}) as url:
+        headers = {"Accept": "application/json, text/event-stream"}
+        async with httpx.AsyncClient(timeout=30) as client:
+            for key in (None, "wrong", f"{KEY}x"):
+                sent = {**headers, **({"Authorization": f"Bearer {key}"} if key else {})}
+                refused = await client.post(url, json=INITIALIZE, headers=sent)
+                assert refused.status_code == 401, (key, refused.text)
+                assert refused.headers["www-authenticate"] == "Bearer"
+                assert "send Authorization: Bearer KEY" in refused.json()["message"]
+            basic = await client.post(
+                url,
+                json=INITIALIZE,
+                headers={**headers, "Authorization": "Basic eDptY3AtdGVzdC1rZXk="},
+            )
+            assert basic.status_code == 401  # the key as a Basic password is the page's, not MCP's
+
+        with pytest.raises(Exception) as raised:  # the SDK's client gives up on the 401
+            await _tool_names(url)
+        assert raised.group_contains(httpx.HTTPStatusError, match="401 Unauthorized")
+
+        bearer = {"Authorization": f"Bearer {KEY}"}
+        async with (
+            streamablehttp_client(url, headers=bearer) as (read, write, _),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            found = await session.call_tool("search", {"query": QUESTION, "top_n": 2})
+            assert not found.isError and found.content[0].text.startswith("[1] ")
+
+
+def test_http_on_another_interface_without_a_key_is_refused(crossrank_process, mcp_args):
+    """Refused before any model loads, saying why and what to do; exit status 2."""
+    for host in ("0.0.0.0", "::", "192.0.2.7", "example.org"):
+        done = crossrank_process(
+            *mcp_args, "--transport", "http", "--host", host, env={"CROSSRANK_API_KEY": ""}
+        )
+        assert done.returncode == 2, done.stderr
+        assert f"refusing to serve MCP on {host} without an API key" in done.stderr
+        assert "--api-key" in done.stderr and "--insecure" in done.stderr
+
+
+async def test_http_on_another_interface_with_insecure_serves_without_a_key(mcp_args, tmp_path):
+    args = [*mcp_args, "--host", "0.0.0.0", "--insecure"]
+    log = tmp_path / "stderr"
+    with _serving_http(args, env={"CROSSRANK_API_KEY": ""}, log=log) as url:
+        assert await _tool_names(url) == {"search", "fetch", "list_sources", "index"}
+    assert "serving MCP on 0.0.0.0 without an API key (--insecure)" in log.read_text()

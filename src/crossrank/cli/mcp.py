@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from .._auth import is_loopback
 from ..client import RemotePipeline
 from ..settings import ContextSettings
 from .options import (
@@ -14,6 +15,7 @@ from .options import (
     RerankerOptions,
     RetrievalOptions,
     StoreOptions,
+    api_key_option,
     reranker_options,
     retrieval_options,
     store_options,
@@ -55,6 +57,13 @@ from .options import (
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="With --transport http.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@api_key_option("every HTTP request (with --transport http)")
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Serve HTTP on an address other machines reach without an API key (refused "
+    "otherwise: anyone who reaches the port could search, and index with --allow-index).",
+)
 @click.option(
     "--allow-index",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -72,12 +81,23 @@ def mcp(
     transport: str,
     host: str,
     port: int,
+    api_key: str | None,
+    insecure: bool,
     allow_index: tuple[Path, ...],
 ) -> None:
     """Serve the store to agents over the Model Context Protocol: search (cited context),
     fetch (a chunk and its neighbours) and list_sources tools. Logs go to stderr; on stdio,
     stdout carries only the protocol.
     """
+    if transport == "http" and not api_key and not is_loopback(host):
+        if not insecure:
+            raise click.UsageError(
+                f"refusing to serve MCP on {host} without an API key: anyone who reaches the "
+                "port could search the store (and index, with --allow-index). Set --api-key "
+                "(or CROSSRANK_API_KEY), bind 127.0.0.1, or pass --insecure on a network you "
+                "trust."
+            )
+        click.echo(f"crossrank: serving MCP on {host} without an API key (--insecure)", err=True)
     from ..agent import AgentTools
     from ..mcp_server import mcp_server  # names the extra to install when mcp is missing
     from ..pipeline import Pipeline
@@ -99,6 +119,7 @@ def mcp(
         pipeline = Pipeline(opened, rerank.load(store), settings=settings, top_n=top_n)
         opened.encoder.embed(["warm up"])  # load the models before the first call
         tools = AgentTools(pipeline, opened, context=context, allow_index=allow_index)
-    mcp_server(tools, host=host, port=port).run(
+    key = api_key if transport == "http" else None  # stdio has no network to guard
+    mcp_server(tools, host=host, port=port, api_key=key).run(
         "stdio" if transport == "stdio" else "streamable-http"
     )

@@ -298,3 +298,13 @@ def retrieval_options(modes: tuple[str, ...]) -> Any:
             ),
         ],
     )
+
+
+def api_key_option(guards: str) -> Any:
+    """``--api-key`` / ``CROSSRANK_API_KEY``: the key a server asks of ``guards``."""
+    return click.option(
+        "--api-key",
+        default=None,
+        envvar="CROSSRANK_API_KEY",
+        help=f"Require Authorization: Bearer KEY on {guards} [env CROSSRANK_API_KEY].",
+    )

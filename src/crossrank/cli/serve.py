@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import tracing
+from .._auth import is_loopback
 from ..settings import ServerLimits
 from .options import (
     LIMITS,
@@ -12,6 +13,7 @@ from .options import (
     RerankerOptions,
     RetrievalOptions,
     StoreOptions,
+    api_key_option,
     reranker_options,
     retrieval_options,
     store_options,
@@ -24,13 +26,7 @@ from .options import (
 @store_options()
 @reranker_options
 @retrieval_options((RETRIEVAL.retrieval,))
-@click.option(
-    "--api-key",
-    default=None,
-    envvar="CROSSRANK_API_KEY",
-    help="Require Authorization: Bearer KEY on every endpoint but /health and /ready "
-    "[env CROSSRANK_API_KEY].",
-)
+@api_key_option("every endpoint but /health and /ready")
 @click.option(
     "--max-documents",
     type=click.IntRange(min=1),
@@ -85,6 +81,6 @@ def serve(
     app = server.create_app(
         cross, opened, retrieval=settings, api_key=api_key, limits=limits, page=not no_page
     )
-    if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
+    if not is_loopback(host) and not api_key:
         click.echo(f"crossrank: serving on {host} without an API key (set --api-key)", err=True)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
