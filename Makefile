@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml integrations/*/pyproject.toml benchmarks/requ
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[test,serve,eval,train,minilm,documents]" -e "integrations/llama-index[test]" \
+	$(BIN)/python -m pip install -q -e ".[test,serve,eval,train,minilm,documents,ray]" -e "integrations/llama-index[test]" \
 		-e "integrations/langchain[test]" -r benchmarks/requirements.txt
 	touch $@
 
