@@ -10,6 +10,9 @@ QUESTION ?= How do I leave a loop early?
 # A real Phoenix (Arize's trace viewer, offline) reads crossrank's spans in a test; it pins
 # its own dependencies, so it has a venv of its own.
 PHOENIX := .phoenix-venv/bin/phoenix
+# LlamaIndex integrations, one distribution per kind as LlamaHub ships them; the
+# llama-index-crossrank meta-package (integrations/llama-index, with their tests) installs all.
+LLAMA_INDEX := $(foreach kind,retrievers postprocessor vector-stores tools,integrations/llama-index-$(kind)-crossrank)
 
 .PHONY: install demo test test-unit test-integration lint chromium bench dataset quality train-eval clean
 
@@ -20,6 +23,7 @@ $(VENV)/.installed: pyproject.toml integrations/*/pyproject.toml benchmarks/requ
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[test,serve,eval,train,minilm,documents,ray]" -e "integrations/llama-index[test]" \
+		$(LLAMA_INDEX:%=-e %) \
 		-e "integrations/langchain[test]" -r benchmarks/requirements.txt
 	touch $@
 
@@ -32,10 +36,9 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy src integrations/langchain/langchain_crossrank
-	cd integrations/llama-index && ../../$(BIN)/mypy --config-file ../../pyproject.toml \
-		--explicit-package-bases -p llama_index.retrievers.crossrank \
-		-p llama_index.postprocessor.crossrank -p llama_index.vector_stores.crossrank \
-		-p llama_index.tools.crossrank
+	MYPYPATH=$(subst $() ,:,$(LLAMA_INDEX)) $(BIN)/mypy --explicit-package-bases \
+		-p llama_index.retrievers.crossrank -p llama_index.postprocessor.crossrank \
+		-p llama_index.vector_stores.crossrank -p llama_index.tools.crossrank
 
 # Both tiers: fast unit tests (tiny models, in-memory Chroma; seconds), then integration
 # tests (real MiniLM, a Chroma server, subprocesses, training, benchmark smoke runs).
