@@ -1,5 +1,6 @@
 """crossrank: bi-encoder retrieval over Chroma, then cross-encoder reranking."""
 
+from ._version import __version__ as __version__
 from .context import Context, ContextBuilder
 from .encoder import Encoder, FunctionEncoder
 from .errors import (
@@ -37,4 +38,3 @@ __all__ = [
     "Store",
     "StoreError",
 ]
-__version__ = "0.1.0"
