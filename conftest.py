@@ -441,3 +441,274 @@ def wait_ready() -> Callable[..., None]:
         raise AssertionError(f"{server.args[0]} did not become ready")
 
     return wait
+
+
+# The model families people pick, as tiny random checkpoints in each family's real shape:
+# architecture class, padding side, tokenizer type (WordPiece, SentencePiece/Unigram,
+# byte-level BPE, trained here on CPython's help topics), saved prompts, chat template.
+QWEN3_RERANKER_TEMPLATE = (
+    '{%- set ns = namespace(instruction="Given a web search query, retrieve relevant passages'
+    ' that answer the query", query="", document="") -%}'
+    "{%- for message in messages -%}"
+    '{%- if message.role == "system" %}{% set ns.instruction = message.content %}'
+    '{%- elif message.role == "query" %}{% set ns.query = message.content %}'
+    '{%- elif message.role == "document" %}{% set ns.document = message.content %}'
+    "{%- endif -%}{%- endfor -%}"
+    "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query "
+    'and the Instruct provided. Note that the answer can only be "yes" or "no".<|im_end|>\n'
+    "<|im_start|>user\n<Instruct>: {{ ns.instruction }}\n<Query>: {{ ns.query }}\n"
+    "<Document>: {{ ns.document }}<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+)
+
+
+def _train_tokenizer(kind: str, specials: list[str], vocab: int = 1200, answers: bool = True):
+    """A ``tokenizers`` tokenizer of ``kind`` ("unigram" or "bpe") trained on help topics
+    (``answers``: with "yes" and "no" as tokens of their own)."""
+    from pydoc_data.topics import topics
+
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    texts = [topics[name] for name in sorted(topics)[:40]]
+    if answers:
+        texts += ["yes\nno\n"] * 50
+    else:
+        texts = [text.replace("yes", "").replace("no", "") for text in texts]
+    if kind == "unigram":  # SentencePiece's model, as XLM-RoBERTa ships it
+        tokenizer = Tokenizer(models.Unigram())
+        tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+        tokenizer.decoder = decoders.Metaspace()
+        trainer = trainers.UnigramTrainer(
+            vocab_size=vocab, special_tokens=specials, unk_token=specials[3]
+        )
+    else:  # byte-level BPE, as ModernBERT's and Qwen's tokenizers are
+        tokenizer = Tokenizer(models.BPE())
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tokenizer.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab,
+            special_tokens=specials,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        )
+    tokenizer.train_from_iterator(texts, trainer)
+    return tokenizer
+
+
+def _wrap(tokenizer, single: str, pair: str, **tokens):
+    from tokenizers import processors
+    from transformers import PreTrainedTokenizerFast
+
+    named = {tokenizer.token_to_id(t): t for t in tokens.values()}
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single=single,
+        pair=pair,
+        special_tokens=[(t, i) for i, t in named.items() if t in single + pair],
+    )
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **tokens)
+
+
+def _small(config_class, vocab_size: int, **extra):
+    return config_class(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        **extra,
+    )
+
+
+@pytest.fixture(scope="session")
+def family_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Tiny rerankers of each family: name -> folder.
+
+    ``bert`` one logit (ms-marco MiniLM), ``bert2`` two logits, ``xlmr`` XLM-RoBERTa with a
+    Unigram tokenizer (bge-reranker-v2-m3), ``modernbert`` with byte-level BPE and an 8k
+    context (gte-reranker-modernbert-base), ``qwen3`` a causal LM with a chat template, an
+    instruction and a yes/no ``LogitScore`` (Qwen3-Reranker, as sentence-transformers saves
+    it).
+    """
+    import torch
+    from transformers import (
+        ModernBertConfig,
+        ModernBertForSequenceClassification,
+        XLMRobertaConfig,
+        XLMRobertaForSequenceClassification,
+    )
+
+    root = tmp_path_factory.mktemp("families")
+    folders = {
+        "bert": _cross_encoder(root / "bert", 1),
+        "bert2": _cross_encoder(root / "bert2", 2),
+    }
+    torch.manual_seed(2)
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    tokenizer = _wrap(
+        _train_tokenizer("unigram", specials),
+        "<s> $A </s>",
+        "<s> $A </s> </s> $B </s>",
+        bos_token="<s>",
+        pad_token="<pad>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        cls_token="<s>",
+        sep_token="</s>",
+        mask_token="<mask>",
+    )
+    tokenizer.model_max_length = 512
+    config = _small(
+        XLMRobertaConfig,
+        len(tokenizer),
+        max_position_embeddings=514,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        type_vocab_size=1,
+        num_labels=1,
+    )
+    XLMRobertaForSequenceClassification(config).save_pretrained(root / "xlmr")
+    tokenizer.save_pretrained(root / "xlmr")
+    folders["xlmr"] = str(root / "xlmr")
+
+    specials = ["[CLS]", "[PAD]", "[SEP]", "[UNK]", "[MASK]"]
+    tokenizer = _wrap(
+        _train_tokenizer("bpe", specials),
+        "[CLS] $A [SEP]",
+        "[CLS] $A [SEP] $B [SEP]",
+        cls_token="[CLS]",
+        pad_token="[PAD]",
+        sep_token="[SEP]",
+        unk_token="[UNK]",
+        mask_token="[MASK]",
+    )
+    tokenizer.model_max_length = 8192
+    config = _small(
+        ModernBertConfig,
+        len(tokenizer),
+        max_position_embeddings=8192,
+        pad_token_id=1,
+        cls_token_id=0,
+        sep_token_id=2,
+        bos_token_id=0,
+        eos_token_id=2,
+        num_labels=1,
+        local_attention=128,
+        global_attn_every_n_layers=2,
+    )
+    ModernBertForSequenceClassification(config).save_pretrained(root / "modernbert")
+    tokenizer.save_pretrained(root / "modernbert")
+    folders["modernbert"] = str(root / "modernbert")
+
+    folders["qwen3"] = str(_qwen3(root))
+    return folders
+
+
+def _qwen3_tokenizer(padding_side: str, eos_after: bool, answers: bool = True):
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tokenizer = _wrap(
+        _train_tokenizer("bpe", specials, answers=answers),
+        "$A <|endoftext|>" if eos_after else "$A",
+        "$A $B <|endoftext|>" if eos_after else "$A $B",
+        pad_token="<|endoftext|>",
+        eos_token="<|im_end|>",
+    )
+    tokenizer.padding_side = padding_side
+    tokenizer.model_max_length = 32768
+    return tokenizer
+
+
+def _qwen3_lm(folder: Path, answers: bool = True) -> Path:
+    """A tiny Qwen3 causal LM with a Qwen3-Reranker-style chat template."""
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    torch.manual_seed(3)
+    tokenizer = _qwen3_tokenizer("left", eos_after=False, answers=answers)
+    tokenizer.chat_template = QWEN3_RERANKER_TEMPLATE
+    config = _small(
+        Qwen3Config,
+        len(tokenizer),
+        num_key_value_heads=1,
+        head_dim=16,
+        max_position_embeddings=32768,
+        tie_word_embeddings=True,
+        pad_token_id=0,
+        eos_token_id=2,
+    )
+    Qwen3ForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _qwen3(root: Path) -> Path:
+    from sentence_transformers import CrossEncoder
+
+    # As sentence-transformers saves a converted Qwen3-Reranker: Transformer + LogitScore.
+    CrossEncoder(str(_qwen3_lm(root / "qwen3-lm")), device="cpu").save(str(root / "qwen3"))
+    return root / "qwen3"
+
+
+@pytest.fixture(scope="session")
+def causal_lm_without_answers(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A causal LM whose tokenizer has no "yes" and "no" tokens."""
+    return str(_qwen3_lm(tmp_path_factory.mktemp("no-answers"), answers=False))
+
+
+@pytest.fixture(scope="session")
+def embedding_families(
+    tmp_path_factory: pytest.TempPathFactory, tiny_encoder_path: str
+) -> dict[str, str]:
+    """Tiny bi-encoders of each family, with their prompts: name -> folder.
+
+    ``mean`` mean pooling with e5's prompts (MiniLM, e5), ``cls`` CLS pooling with bge's
+    query instruction, ``lasttoken`` a Qwen3 model with a byte-level BPE tokenizer, left
+    padding, an end-of-text token and an instruction for queries (Qwen3-Embedding).
+    """
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Normalize, Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+    from transformers import BertModel, Qwen3Config, Qwen3Model
+
+    root = tmp_path_factory.mktemp("embedding-families")
+    model = SentenceTransformer(tiny_encoder_path, device="cpu")
+    model.prompts = {"query": "query: ", "document": "passage: "}
+    model.save(str(root / "mean"))
+    torch.manual_seed(4)
+    BertModel(_bert_config()).save_pretrained(root / "bert")
+    _tokenizer().save_pretrained(root / "bert")
+    bge = SentenceTransformer(
+        modules=[
+            Transformer(str(root / "bert"), max_seq_length=64),
+            Pooling(32, "cls"),
+            Normalize(),
+        ],
+        prompts={"query": "Represent this sentence for searching relevant passages: "},
+        device="cpu",
+    )
+    bge.save(str(root / "cls"))
+    tokenizer = _qwen3_tokenizer("left", eos_after=True)
+    config = _small(
+        Qwen3Config,
+        len(tokenizer),
+        num_key_value_heads=1,
+        head_dim=16,
+        max_position_embeddings=32768,
+        pad_token_id=0,
+    )
+    Qwen3Model(config).save_pretrained(root / "qwen3")
+    tokenizer.save_pretrained(root / "qwen3")
+    qwen = SentenceTransformer(
+        modules=[
+            Transformer(str(root / "qwen3"), max_seq_length=8192),
+            Pooling(32, "lasttoken"),
+            Normalize(),
+        ],
+        prompts={
+            "query": "Instruct: Given a web search query, retrieve relevant passages that "
+            "answer the query\nQuery:",
+            "document": "",
+        },
+        device="cpu",
+    )
+    qwen.save(str(root / "lasttoken"))
+    return {name: str(root / name) for name in ("mean", "cls", "lasttoken")}

@@ -139,14 +139,16 @@ class Encoder(_models.LazyModel["SentenceTransformer"]):
     def prompts(self) -> dict[str, str]:
         """The texts put before queries (``"query"``) and passages (``"document"``), as
         sentence-transformers' ``encode_query`` and ``encode_document`` choose them."""
-        saved = self.model.prompts or {}
-        chosen = {}
+        saved: dict[str, str] = {k: v or "" for k, v in (self.model.prompts or {}).items()}
+        chosen: dict[str, str] = {}
         for role, names in (("query", ("query",)), ("document", ("document", "passage", "corpus"))):
             given = self._prompts[role]
-            if given is None:  # the model's own, else its default prompt, as encode_* choose
-                default = saved.get(self.model.default_prompt_name or "", "")
-                given = next((saved[name] for name in names if name in saved), default)
-            chosen[role] = saved.get(given, given)  # a prompt's name means that prompt
+            if given is not None:
+                chosen[role] = saved.get(given, given)  # a prompt's name means that prompt
+                continue
+            # the model's own, else its default prompt, as encode_query/encode_document choose
+            default = saved.get(self.model.default_prompt_name or "", "")
+            chosen[role] = next((saved[name] for name in names if name in saved), default)
         return chosen
 
     @property
@@ -160,7 +162,9 @@ class Encoder(_models.LazyModel["SentenceTransformer"]):
         tokens and the document prompt's tokens."""
         tokenizer = self.model.tokenizer
         prompt = self.prompts["document"]
-        prompt_tokens = len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) if prompt else 0
+        prompt_tokens = (
+            len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) if prompt else 0
+        )
         return self.max_length - tokenizer.num_special_tokens_to_add() - prompt_tokens
 
     @property

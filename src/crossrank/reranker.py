@@ -153,7 +153,7 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
         """The instruction or prompt the model reads with each pair: ``prompt`` when set
         (a name of one of the model's saved prompts means that prompt), else the model's
         default (``""``: none; a chat template may hold its own default instruction)."""
-        saved = self.model.prompts or {}
+        saved: dict[str, str] = {k: v or "" for k, v in (self.model.prompts or {}).items()}
         given = self.settings.prompt
         if given is None:
             return saved.get(self.model.default_prompt_name or "", "")
@@ -176,7 +176,14 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
     def _passage_budget(self, query: str) -> int:
         # What the model reads beside the passage: special tokens, the query, and, for
         # chat-template models, the template and its instruction.
-        return self.max_length - self._lengths([(query, "")])[0]
+        budget = self.max_length - self._lengths([(query, "")])[0]
+        if budget < 8:
+            raise ValueError(
+                f"max_length {self.max_length} leaves {budget} tokens for the passage: reranker "
+                f"{self.model_name!r} reads {self.max_length - budget} beside it (query, "
+                "template, instruction); raise max_length"
+            )
+        return budget
 
     def _lengths(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
         """Tokens the model reads for each pair, counted by its own preprocessing (template,
@@ -257,7 +264,13 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
         """The batcher this reranker's scoring goes through: the process's one for this
         model (loaded here) and these batch settings."""
         settings = self.settings
-        key = (id(self.model), settings.batch_size, settings.batch_tokens, settings.window_overlap)
+        key = (
+            id(self.model),
+            settings.batch_size,
+            settings.batch_tokens,
+            settings.window_overlap,
+            settings.prompt,
+        )
         with _batchers_lock:
             if key not in _batchers:
                 _batchers[key] = Batcher(self._score_spans)
@@ -301,7 +314,7 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
         logits: list[np.ndarray] = [np.empty(0)] * len(pairs)
         for batch in token_batches(padded, self.batch_tokens, self.batch_size):
             # Padding is masked: a text's score does not depend on its batch's length.
-            length = {"padding": "max_length", "max_length": padded[batch[0]]} if LENGTHS else {}
+            bucket = {"padding": "max_length", "max_length": padded[batch[0]]} if LENGTHS else {}
             scores = self.model.predict(
                 [pairs[i] for i in batch],
                 prompt=self.prompt,
@@ -309,7 +322,7 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
                 activation_fn=_identity,
                 convert_to_numpy=True,
                 show_progress_bar=False,
-                processing_kwargs={"text": length},
+                processing_kwargs={"text": bucket},
             )
             for i, row in zip(batch, np.asarray(scores, dtype=np.float64), strict=True):
                 logits[i] = row
@@ -344,7 +357,7 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
     def _fit_query(self, query: str) -> str:
         # A query may use at most half the pair's tokens; the passage keeps the rest.
         tokenizer = self.model.tokenizer
-        limit = (self.max_length - self._lengths([("", "")])[0]) // 2
+        limit = max((self.max_length - self._lengths([("", "")])[0]) // 2, 1)
         offsets = tokenizer(query, add_special_tokens=False, return_offsets_mapping=True)[
             "offset_mapping"
         ]
@@ -561,7 +574,7 @@ def _score_head_in_fp32(model: CrossEncoder) -> None:
     if scorers:
         ids = [scorers[-1].true_token_id]
         ids += [] if scorers[-1].false_token_id is None else [scorers[-1].false_token_id]
-        head = model.model.get_output_embeddings()
+        head = model.model.get_output_embeddings()  # type: ignore[union-attr]
         rows = head.weight[ids].float()
         bias = None if head.bias is None else head.bias[ids].float()
 
