@@ -146,11 +146,14 @@ def index(
         "overlap": chunk_overlap,
     }
     if dataset is None:
-        dataset = ray.data.from_items([{"path": path} for path in files])
+        # Blocks enough for every worker to get some (each block goes to one worker).
+        blocks = min(len(files), max(-(-len(files) // FILES_PER_TASK), 4 * workers))
+        items = [{"path": path} for path in files]
+        dataset = ray.data.from_items(items, override_num_blocks=blocks)
         chunks = dataset.map_batches(
             _chunk_files,
             fn_kwargs={**read_args, "max_file_mb": max_file_mb},
-            batch_size=FILES_PER_TASK,
+            batch_size=None,  # a block: FILES_PER_TASK files, or fewer to feed every worker
             num_cpus=READ_CPUS,
         )
     else:

@@ -82,7 +82,7 @@ def index(
             progress=not quiet,
         )
     else:
-        if Path(ray_address).exists():
+        if ray_address and Path(ray_address).exists():
             raise click.BadParameter(
                 f"{ray_address!r} is a path, not a Ray address: put --ray after the paths, "
                 "or write --ray=ADDRESS",
