@@ -136,11 +136,11 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
         if positions and (not limit or limit > positions):
             limit = positions
         wanted = self.settings.max_length
-        if wanted is not None and limit and wanted > limit:
+        if wanted is not None and positions and wanted > positions:
             raise _models.load_error(
                 "reranker",
                 self.model_name,
-                ValueError(f"max_length {wanted} is more than it reads ({limit} tokens)"),
+                ValueError(f"max_length {wanted} is more than it reads ({positions} tokens)"),
             )
         model.max_seq_length = wanted or min(limit or WINDOW_TOKENS, WINDOW_TOKENS)
         _models.to_precision(model, precision, device)

@@ -53,6 +53,9 @@ class Store:
             embedded store keeps it beside its database unless this is given; a server or
             in-memory store keeps it in memory (built at the first keyword search) unless
             this is given.
+        query_prompt: With a model name: the text put before queries (None: the
+            model's own; see :class:`~crossrank.Encoder`).
+        document_prompt: With a model name: the text put before passages.
 
     Example:
         >>> store = Store("./.crossrank")
@@ -73,12 +76,22 @@ class Store:
         client: Any = None,
         connection: Connection | None = None,
         keyword_dir: str | Path | None = None,
+        query_prompt: str | None = None,
+        document_prompt: str | None = None,
     ) -> None:
+        prompts = {"query_prompt": query_prompt, "document_prompt": document_prompt}
+        if (query_prompt is not None or document_prompt is not None) and not (
+            encoder is None or isinstance(encoder, str)
+        ):
+            raise ValueError(
+                "query_prompt and document_prompt go with a model name; for an encoder object, "
+                "set them on it: Encoder(model, query_prompt=..., document_prompt=...)"
+            )
         self.connection = connection or Connection(
             path, collection, host, port, dict(headers or {}), in_memory
         )
         if encoder is None or isinstance(encoder, str):
-            self.encoder: Embedder = Encoder(encoder or DEFAULT_ENCODER)
+            self.encoder: Embedder = Encoder(encoder or DEFAULT_ENCODER, **prompts)
         elif hasattr(encoder, "embed"):
             self.encoder = cast(Embedder, encoder)
         else:  # a function from texts to vectors

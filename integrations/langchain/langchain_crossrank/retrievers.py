@@ -12,7 +12,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
-from crossrank import Connection, Encoder, Hit, Pipeline, Reranker, RetrievalSettings, Store
+from crossrank import Connection, Hit, Pipeline, Reranker, RetrievalSettings, Store
 from crossrank.client import RemotePipeline
 from crossrank.hit import framework_metadata
 from crossrank.settings import refuse_unknown, take
@@ -30,7 +30,9 @@ class CrossRankRetriever(BaseRetriever):
         store: A crossrank ``Store``; when omitted one is opened from the fields of
             :class:`crossrank.Connection` (``path``, ``collection``, ``host``, ``port``,
             ``headers``, ``in_memory``) or a ``client``, embedding with ``model`` (name it to
-            open a collection langchain-chroma built).
+            open a collection langchain-chroma built), and ``query_prompt`` and
+            ``document_prompt`` (None: the model's own, as sentence-transformers'
+            ``encode_query``/``encode_document`` apply them).
         k: Documents returned (also accepted per call: ``invoke(query, k=3)``).
         filter: A Chroma ``where`` filter (also accepted per call).
         reranker: A crossrank ``Reranker`` or a cross-encoder name/folder; None: no reranking.
@@ -66,22 +68,23 @@ class CrossRankRetriever(BaseRetriever):
         if "settings" not in values:
             values["settings"] = take(RetrievalSettings, values)
         model, client = values.pop("model", None), values.pop("client", None)
+        prompts = {key: values.pop(key) for key in _PROMPTS if values.get(key) is not None}
         opening = take(Connection, values) if set(values) & _CONNECTION else None
         if values.get("server") is not None:
-            if values.get("store") or values.get("reranker") or opening or model or client:
+            given = values.get("store") or values.get("reranker") or opening or model or client
+            if given or prompts:
                 raise ValueError(
                     "with server, the server's store and models are used: pass no store, "
                     "model, client, reranker or connection"
                 )
         elif values.get("store") is None:
-            encoder = Encoder(model) if model else None
             connection = opening or Connection()
-            values["store"] = Store(encoder=encoder, connection=connection, client=client)
-        elif opening or model or client:
+            values["store"] = Store(encoder=model, connection=connection, client=client, **prompts)
+        elif opening or model or client or prompts:
             raise ValueError("pass either store or where to open one (path, model...), not both")
         if isinstance(values.get("reranker"), str):
             values["reranker"] = Reranker(values["reranker"])
-        known = {*cls.model_fields, "model", "client", *_CONNECTION, *_RETRIEVAL}
+        known = {*cls.model_fields, "model", "client", *_PROMPTS, *_CONNECTION, *_RETRIEVAL}
         refuse_unknown(cls.__name__, values, known)
         return values
 
@@ -126,6 +129,7 @@ class CrossRankRetriever(BaseRetriever):
 
 _CONNECTION = set(Connection.__dataclass_fields__)
 _RETRIEVAL = set(RetrievalSettings.__dataclass_fields__)
+_PROMPTS = ("query_prompt", "document_prompt")
 
 
 def _to_document(hit: Hit) -> Document:

@@ -60,6 +60,8 @@ class StoreOptions:
     device: str | None
     precision: str
     keyword_dir: str | None
+    query_prompt: str | None
+    document_prompt: str | None
 
     def open(self, db: str | None = None) -> Store:
         """The store they name (``db``: the folder when --db was not given)."""
@@ -75,7 +77,11 @@ class StoreOptions:
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--chroma/--collection") from None
         encoder = Encoder(
-            self.model or DEFAULT_ENCODER, device=self.device, precision=self.precision
+            self.model or DEFAULT_ENCODER,
+            device=self.device,
+            precision=self.precision,
+            query_prompt=self.query_prompt,
+            document_prompt=self.document_prompt,
         )
         store = Store(encoder=encoder, connection=connection, keyword_dir=self.keyword_dir)
         # Only a named model opens a collection another library built.
@@ -93,6 +99,7 @@ class RerankerOptions:
     batch_size: int
     max_length: int | None
     retrieval_weight: float
+    reranker_prompt: str | None
 
     def new(self, store: StoreOptions) -> Reranker:
         """The cross-encoder they describe (not loaded yet), on the store's device."""
@@ -103,6 +110,7 @@ class RerankerOptions:
             batch_size=self.batch_size,
             max_length=self.max_length,
             retrieval_weight=self.retrieval_weight,
+            prompt=self.reranker_prompt,
         )
 
     def load(self, store: StoreOptions) -> Reranker | None:
@@ -200,6 +208,20 @@ def store_options(db: str | None = DEFAULT_DB) -> Any:
             help="Keep the keyword (BM25) index in DIR, so a restart reads only what changed "
             "(for --chroma; an embedded store keeps it beside --db).",
         ),
+        click.option(
+            "--query-prompt",
+            default=None,
+            metavar="TEXT",
+            help="Text put before each query, or the name of one of the model's prompts "
+            "(default: the model's own query prompt; '' for none).",
+        ),
+        click.option(
+            "--document-prompt",
+            default=None,
+            metavar="TEXT",
+            help="Text put before each passage, or the name of one of the model's prompts "
+            "(default: the model's own document prompt; '' for none).",
+        ),
     ]
     return _grouped("store", StoreOptions, options)
 
@@ -246,7 +268,15 @@ reranker_options = _grouped(
             "--max-length",
             type=click.IntRange(min=16),
             default=None,
-            help="Cross-encoder tokens per pair (default: the model's).",
+            help="Cross-encoder tokens per pair, template and instruction included "
+            "(default: the model's, at most 512; longer passages are read in windows).",
+        ),
+        click.option(
+            "--reranker-prompt",
+            default=None,
+            metavar="TEXT",
+            help="The instruction the cross-encoder reads with each pair, or the name of one "
+            "of its prompts (default: the model's own; '' for none).",
         ),
         click.option(
             "--retrieval-weight",

@@ -10,7 +10,7 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
 
-from crossrank import Encoder, Hit, Pipeline, Reranker, RetrievalSettings, Store
+from crossrank import Hit, Pipeline, Reranker, RetrievalSettings, Store
 from crossrank.client import RemotePipeline
 from crossrank.hit import BOOKKEEPING, framework_metadata
 from crossrank.settings import take, take_connection
@@ -42,6 +42,9 @@ class CrossRankRetriever(BaseRetriever):
             ``headers``, ``in_memory``), embedding with ``model``.
         model: Bi-encoder name or folder (must match the one the collection was built with;
             name it to open a collection LlamaIndex's ``ChromaVectorStore`` built).
+        query_prompt: With ``model``: the text put before queries (None: the model's own
+            query prompt, as sentence-transformers' ``encode_query`` applies it).
+        document_prompt: With ``model``: the text put before passages.
         client: An existing ``chromadb`` client to open the collection with.
         k: Nodes returned.
         filters: LlamaIndex ``MetadataFilters``, translated to a Chroma ``where``.
@@ -64,6 +67,8 @@ class CrossRankRetriever(BaseRetriever):
         store: Store | None = None,
         *,
         model: str | None = None,
+        query_prompt: str | None = None,
+        document_prompt: str | None = None,
         client: Any = None,
         k: int = 5,
         filters: MetadataFilters | None = None,
@@ -78,7 +83,8 @@ class CrossRankRetriever(BaseRetriever):
         settings = settings or take(RetrievalSettings, options)
         self.pipeline: Pipeline | RemotePipeline
         if server is not None:
-            if store is not None or model or client is not None or reranker or options:
+            prompts = query_prompt is not None or document_prompt is not None
+            if store is not None or model or client is not None or reranker or options or prompts:
                 raise ValueError(
                     "with server, the server's store and models are used: pass no store, "
                     "model, client, reranker or connection"
@@ -91,8 +97,15 @@ class CrossRankRetriever(BaseRetriever):
             options, owner=type(self).__name__, known={*_PARAMETERS, *_RETRIEVAL}
         )
         if store is None:
-            encoder = Encoder(model) if model else None
-            store = Store(encoder=encoder, connection=connection, client=client)
+            store = Store(
+                encoder=model,
+                connection=connection,
+                client=client,
+                query_prompt=query_prompt,
+                document_prompt=document_prompt,
+            )
+        elif query_prompt is not None or document_prompt is not None:
+            raise ValueError("pass the prompts with model, or set them on the store's Encoder")
         if isinstance(reranker, str):
             reranker = Reranker(reranker)
         self.pipeline = Pipeline(store, reranker, top_n=k, threshold=threshold, settings=settings)
