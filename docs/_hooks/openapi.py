@@ -110,9 +110,15 @@ def render(spec: dict[str, Any]) -> str:
                 ]
                 out.append("")
             responses = operation.get("responses", {})
-            out += ["Responses: " + ", ".join(
-                f"{code} ({answer.get('description', '')})" for code, answer in responses.items()
-            ) + ".", ""]
+            out += [
+                "Responses: "
+                + ", ".join(
+                    f"{code} ({answer.get('description', '')})"
+                    for code, answer in responses.items()
+                )
+                + ".",
+                "",
+            ]
     return "\n".join(out)
 
 
