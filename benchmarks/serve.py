@@ -5,7 +5,7 @@ Prints pairs/s and p50/p95 latency per system and concurrency, and each one's sh
 the in-process ceiling (``Reranker.score_many`` on all the clients' pairs at once). Then
 the cold latency of ``crossrank ask --server`` vs ``crossrank ask``.
 infinity-emb pins its own transformers: give its venv's ``infinity_emb`` with --infinity
-(the README says how to make one); without it, its row is skipped.
+(docs/explanation/benchmarks.md says how to make one); without it, its row is skipped.
 Usage: python serve.py [--clients 1,4,16] [--rounds 2] [--infinity PATH] [--precision fp32]
 """
 

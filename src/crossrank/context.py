@@ -53,7 +53,7 @@ def approximate_tokens(text: str) -> int:
     """One token per word and one per punctuation mark: the default token count.
 
     Close to LLM tokenizers on English prose (they split rare words further, so real
-    counts run somewhat higher: measured in the README); no model is loaded.
+    counts run somewhat higher: measured in docs/how-to/context.md); no model is loaded.
     """
     return len(_WORDS.findall(text))
 

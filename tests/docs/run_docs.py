@@ -203,7 +203,7 @@ def run_shell(block: Block, page: Page) -> str:
                 ["bash", "-c", command],
                 capture_output=True,
                 text=True,
-                timeout=300,
+                timeout=120,
                 start_new_session=True,
             )
             code, out, err = done.returncode, done.stdout, done.stderr

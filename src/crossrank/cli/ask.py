@@ -115,7 +115,7 @@ def ask(
     """Answer QUESTION with the best passages: retrieve K, rerank, show TOP_N.
 
     With --context TOKENS, print them as an LLM's context instead: cited passages that
-    fit TOKENS (see the README, "Context for the LLM").
+    fit TOKENS (see the docs, "Context for the LLM").
     """
     if not question.strip():
         raise click.BadParameter("the question is empty", param_hint="QUESTION")

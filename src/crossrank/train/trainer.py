@@ -55,7 +55,7 @@ def train(
         batch_size: Queries per step; each is scored against its positive, its mined
             negatives and ``in_batch_negatives`` other queries' passages.
         learning_rate: For the encoder. The defaults (1e-4, ``max_length`` 192) trained
-            better on the dev set than 5e-5 and 320 (README, *Training a reranker*).
+            better on the dev set than 5e-5 and 320 (docs/explanation/benchmarks.md).
         head_learning_rate: For the score head; None is 10x ``learning_rate`` (a fresh head
             starts from random weights).
         max_minutes: Stop (and save) after this much training time.
