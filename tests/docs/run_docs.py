@@ -181,9 +181,19 @@ def run_cli(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
     return done.exit_code, done.stdout, done.stderr
 
 
+# Commands that would change this environment (the venv, the machine) or run for minutes:
+# a block holding one must be marked skip, with its reason.
+REFUSED = re.compile(r"^(sudo\s+)?(pip3?|uv|apt(-get)?|conda|make)\b|python3?\s+-m\s+pip\b")
+
+
 def run_shell(block: Block, page: Page) -> str:
     printed = []
     for command in commands(block.code):
+        if REFUSED.search(command):
+            raise AssertionError(
+                f"`{command}` would change this environment or run for minutes: mark the "
+                "block <!-- docs-test: skip (REASON) -->"
+            )
         if command.endswith("&") and not command.endswith("&&"):
             log = open(f"background-{len(page.background)}.log", "w")  # noqa: SIM115
             page.background.append(

@@ -86,3 +86,11 @@ def test_a_skip_without_its_reason_is_refused(tmp_path: Path) -> None:
             blocks(page)
     finally:
         page.unlink()
+
+
+def test_a_command_that_changes_the_environment_must_be_marked(tmp_path: Path) -> None:
+    from run_docs import Block, Page, run_shell
+
+    for line in ["pip install crossrank", "python -m pip install x", "make test", "uv pip sync"]:
+        with pytest.raises(AssertionError, match="mark the block"):
+            run_shell(Block("page.md", 1, "bash", line + "\n"), Page(tmp_path / "page.md"))
