@@ -39,6 +39,7 @@ from .encoder import Encoder
 from .errors import IngestError
 from .hit import CHUNK_INDEX, END_CHAR, PAGE, SECTION, SOURCE, START_CHAR
 from .indexer import (
+    BATCH,
     Indexer,
     IndexReport,
     chunk_size_for,
@@ -57,7 +58,7 @@ from .store import Store
 logger = logging.getLogger(__name__)
 
 FILES_PER_TASK = 16  # files one read task takes: enough to amortize a task, few to lose
-TOKENS_PER_CALL = 65_536  # chunk tokens one worker call embeds (256 chunks of 256 tokens)
+GPU_BATCHES = 4  # a GPU worker's call takes this many of the local indexer's steps
 READ_CPUS = 0.5  # Ray CPUs a read task reserves: reading is light next to embedding
 TEXT, CHUNK_KEYS = "text", (SOURCE, CHUNK_INDEX, START_CHAR, END_CHAR, SECTION, PAGE)
 
@@ -77,6 +78,7 @@ def index(
     chunk_size: int | None = None,
     chunk_overlap: int = 32,
     max_file_mb: float = MAX_FILE_MB,
+    batch_size: int | None = None,
     progress: bool = False,
 ) -> IndexReport:
     """Index files and folders, or a Ray dataset of documents, on a Ray cluster.
@@ -103,6 +105,8 @@ def index(
             :meth:`crossrank.Store.index`).
         chunk_overlap: Tokens shared by consecutive chunks.
         max_file_mb: Larger files are skipped with a warning.
+        batch_size: Chunks a worker embeds and writes per call (a killed worker redoes
+            one); None: 256 on CPUs (``crossrank index``'s step), 1024 on a GPU.
         progress: Show Ray Data's progress bars.
 
     Raises:
@@ -116,7 +120,7 @@ def index(
         >>> crossrank.ray.index(ray.data.read_parquet("s3://corpus/"), store=store, workers=4)
     """
     ray = require("ray", "ray")
-    _check_arguments(store, workers, gpus_per_worker, cpus_per_worker)
+    _check_arguments(store, workers, gpus_per_worker, cpus_per_worker, batch_size)
     store.collection.ping()  # an unreachable server is refused before any work
     encoder = Indexer(store.collection).encoder
     size = chunk_size_for(encoder, chunk_size)
@@ -160,9 +164,10 @@ def index(
         chunks = dataset.map_batches(
             _chunk_documents, fn_kwargs=read_args, batch_size=None, num_cpus=READ_CPUS
         )
-    rows = max(
-        encoder.batch_size, TOKENS_PER_CALL // size // encoder.batch_size * encoder.batch_size
-    )
+    # Chunks per worker call, embedded then written together: the local indexer's step
+    # (a killed worker loses one), more on a GPU, in whole forward passes.
+    rows = batch_size or BATCH * (GPU_BATCHES if gpus_per_worker else 1)
+    rows = -(-rows // encoder.batch_size) * encoder.batch_size
     written = chunks.map_batches(
         _EmbedAndWrite,
         fn_constructor_kwargs={
@@ -196,7 +201,9 @@ class _Recorded:
         raise RuntimeError("read tasks do not embed")  # pragma: no cover
 
 
-def _check_arguments(store: Store, workers: int, gpus: float, cpus: float | None) -> None:
+def _check_arguments(
+    store: Store, workers: int, gpus: float, cpus: float | None, batch_size: int | None
+) -> None:
     if not store.connection.host:
         where = "memory" if store.connection.in_memory else f"the folder {store.connection.path}"
         raise ValueError(
@@ -210,6 +217,8 @@ def _check_arguments(store: Store, workers: int, gpus: float, cpus: float | None
         raise ValueError(f"gpus_per_worker must be >= 0, got {gpus}")
     if cpus is not None and cpus <= 0:
         raise ValueError(f"cpus_per_worker must be > 0, got {cpus}")
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
 
 
 def _is_dataset(source: Any) -> bool:
