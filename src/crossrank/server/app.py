@@ -144,6 +144,11 @@ def create_app(
     @app.post("/v2/rerank")
     @app.post("/v1/rerank")
     async def rerank_cohere(body: CohereRerank) -> dict[str, Any]:
+        """Rerank `documents` for `query`, in Cohere's shape (`/v1` is also Jina's).
+
+        Answers `{id, model, results: [{index, relevance_score, document?}], meta}`, best
+        first: calibrated scores in [0, 1], long documents scored in windows.
+        """
         texts = body.texts()
         results = [
             {
@@ -162,6 +167,10 @@ def create_app(
 
     @app.post("/rerank")
     async def rerank_tei(body: TEIRerank) -> list[dict[str, Any]]:
+        """Rerank `texts` for `query`, in text-embeddings-inference's shape.
+
+        Answers `[{index, score, text?}]`, best first; `raw_scores` gives the logits.
+        """
         return [
             {
                 "index": i,
@@ -178,6 +187,10 @@ def create_app(
 
     @app.post("/v1/search")
     async def search(body: Search) -> dict[str, Any]:
+        """Search the server's store and rerank, as `crossrank ask` does.
+
+        Answers `{query, reranked, hits: [...]}`, each hit as `ask --json` prints it.
+        """
         check_query(body.query)
         options = body.model_dump(
             include={"retrieval", "fusion", "weights", "fetch_k", "mmr"}, exclude_none=True
@@ -202,6 +215,10 @@ def create_app(
 
     @app.post("/v1/index")
     async def index(body: Index) -> dict[str, Any]:
+        """Add `texts` (with `metadatas` and `ids`) to the store, as `Store.add_texts`.
+
+        Answers `{ids, count}`: the ids written and the collection's new count.
+        """
         check_documents(body.texts, "texts")
         target = the_store()
         ids = await run_in_threadpool(target.add_texts, body.texts, body.metadatas, ids=body.ids)
@@ -215,12 +232,15 @@ def create_app(
 
     @app.get("/health")
     async def health() -> Response:
+        """Liveness: 200 `{"status": "alive", ...}` while the process answers."""
         alive = state.get("ready", False)  # (models load before the server listens)
         payload = {"status": "alive" if alive else "loading", **described()}
         return JSONResponse(payload, status_code=200 if alive else 503)
 
     @app.get("/ready")
     async def ready() -> Response:
+        """Readiness: 200 when the store answers and the keyword index caught up, else
+        503 `{"status": "not ready", "not_ready": {part: why}}`."""
         problems = await readiness.problems()
         if not state.get("ready", False):
             problems["models"] = "loading"
@@ -248,6 +268,7 @@ def create_app(
 
     @app.get("/metrics")
     async def metrics_text() -> Response:
+        """Prometheus metrics: requests, pairs scored, latency and per-stage histograms."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
