@@ -125,7 +125,7 @@ def corpus(sample_corpus: Path, tmp_path: Path) -> Path:
 
 
 def test_same_collection_as_crossrank_index(
-    cluster, chroma_port: int, tiny_encoder_path: str, corpus: Path, caplog
+    cluster, chroma_port: int, tiny_encoder_path: str, corpus: Path, caplog, crossrank
 ):
     ours, theirs = _store(chroma_port, tiny_encoder_path), _store(chroma_port, tiny_encoder_path)
     with caplog.at_level("WARNING", logger="crossrank"):
@@ -141,9 +141,17 @@ def test_same_collection_as_crossrank_index(
     (corpus / "lambda.txt").write_text("Lambda forms were rewritten. " * 30)
     (corpus / "try.txt").unlink()
     (corpus / "new.txt").write_text("A new file about generators and yield. " * 30)
-    again = ray_index([corpus], store=ours, workers=1, chunk_size=48)
+    # (the rerun through the CLI: `crossrank index DIR --chroma URL --ray --workers 1`)
+    done = crossrank("index", str(corpus), "--chroma", f"http://127.0.0.1:{chroma_port}",
+                     "--collection", ours.connection.collection, "--model", tiny_encoder_path,
+                     "--chunk-size", "48", "--quiet", "--ray", "--workers", "1")  # fmt: skip
+    assert done.returncode == 0, done.stderr
     expected = theirs.index([corpus], chunk_size=48)
-    assert again == expected and again.removed > 0 and 0 < again.embedded < again.chunks
+    assert expected.removed > 0 and 0 < expected.embedded < expected.chunks
+    assert done.stdout.startswith(
+        f"indexed {expected.files} files: {expected.chunks} chunks, {expected.embedded} "
+        f"embedded, {expected.removed} stale removed; {expected.chunks} chunks in collection"
+    )
     _assert_same(ours, theirs)
 
 
