@@ -171,7 +171,7 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
         windows sharing ``window_overlap`` tokens, together covering all of it.
         """
         with self.lock:
-            return self._fitted(query, text, self._passage_budget(query))[0]
+            return self._fitted(query, [text], self._passage_budget(query))[0][0]
 
     def _passage_budget(self, query: str) -> int:
         # What the model reads beside the passage: special tokens, the query, and, for
@@ -301,8 +301,9 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
             windows.append(-len(pairs))
             query = self._fit_query(query)
             budget = self._passage_budget(query)
-            for i, text in enumerate(texts):
-                cut, counted = self._fitted(query, text, budget)
+            for i, (text, (cut, counted)) in enumerate(
+                zip(texts, self._fitted(query, texts, budget), strict=True)
+            ):
                 for (start, end), length in zip(cut, counted, strict=True):
                     pairs.append((query, text[start:end]))
                     owners.append(first + i)
@@ -339,20 +340,27 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
         return split
 
     def _fitted(
-        self, query: str, text: str, budget: int
-    ) -> tuple[list[tuple[int, int]], list[int]]:
-        """``text``'s windows beside ``query``, and the tokens the model reads for each.
+        self, query: str, texts: Sequence[str], budget: int
+    ) -> list[tuple[list[tuple[int, int]], list[int]]]:
+        """Each text's windows beside ``query``, and the tokens the model reads for each.
 
         A passage's tokens can merge with the template's at its edges, so a window cut to
         the budget may read a token or two more: such a text is cut again, to less.
         """
-        while True:
-            windows = self._windows(text, budget)
-            lengths = self._lengths([(query, text[start:end]) for start, end in windows])
-            over = max(lengths) - self.max_length
-            if over <= 0 or budget <= 1:
-                return windows, [min(length, self.max_length) for length in lengths]
-            budget -= over
+        windows = [self._windows(text, budget) for text in texts]
+        pairs = [
+            (query, text[a:b]) for text, cut in zip(texts, windows, strict=True) for a, b in cut
+        ]
+        counted = iter(self._lengths(pairs))  # all texts' windows in one call
+        fitted = []
+        for text, cut in zip(texts, windows, strict=True):
+            lengths, less = [next(counted) for _ in cut], budget
+            while max(lengths) > self.max_length and less > 1:
+                less -= max(lengths) - self.max_length
+                cut = self._windows(text, less)
+                lengths = self._lengths([(query, text[a:b]) for a, b in cut])
+            fitted.append((cut, [min(length, self.max_length) for length in lengths]))
+        return fitted
 
     def _fit_query(self, query: str) -> str:
         # A query may use at most half the pair's tokens; the passage keeps the rest.
