@@ -14,7 +14,7 @@ PHOENIX := .phoenix-venv/bin/phoenix
 # llama-index-crossrank meta-package (integrations/llama-index, with their tests) installs all.
 LLAMA_INDEX := $(foreach kind,retrievers postprocessor vector-stores tools,integrations/llama-index-$(kind)-crossrank)
 
-.PHONY: install demo docs test test-unit test-integration lint chromium bench dataset quality train-eval clean
+.PHONY: install demo docs test test-unit test-integration test-lowest test-newest dist lint chromium bench dataset quality train-eval clean
 
 install: $(VENV)/.installed
 
@@ -69,6 +69,40 @@ test-unit: install
 
 test-integration: install
 	$(PYTEST) -n 2 --dist worksteal tests/integration
+
+# Every distribution's sdist and wheel in dist/ (uv builds each wheel from its sdist), checked
+# as PyPI would check them. The build tools have a venv of their own, out of the tiers' way.
+DISTS := . integrations/langchain integrations/llama-index $(LLAMA_INDEX)
+TOOLS := .tools-venv/bin
+$(TOOLS)/uv:
+	$(PYTHON) -m venv .tools-venv
+	$(TOOLS)/python -m pip install -q "uv>=0.13,<0.14" "twine>=6,<8"
+
+dist: $(TOOLS)/uv
+	rm -rf dist
+	for d in $(DISTS); do $(TOOLS)/uv build -q --out-dir dist $$d || exit 1; done
+	$(TOOLS)/twine check --strict dist/*
+
+# The tested dependency ranges (`.ci/run` runs both after `make test`; each ~5-10 min): the
+# built wheels, not the source tree, in a fresh venv, with every range our distributions
+# declare at its lowest (uv's lowest-direct: tests/installed/declared.py hands uv the ranges,
+# or it would count a wheel's own dependencies as transitive) or at the newest releases.
+# Then the installed-wheel smoke test (tests/installed, which in the lowest tier also checks
+# that every floor was the version installed) and the unit tier. torch stays the one CPU
+# build these machines hold, pinned for uv as a constraint (uv does not see that wheel).
+TIER_EXTRAS := test serve eval train minilm documents
+TIER = .venv-$(@:test-%=%)
+test-lowest: RESOLUTION := lowest-direct
+test-newest: RESOLUTION := highest
+test-lowest test-newest: dist
+	rm -rf $(TIER) && $(PYTHON) -m venv $(TIER)
+	$(TIER)/bin/python -m pip install -q --no-deps "$(TORCH)"  # its dependencies: uv's, below
+	echo "$(TORCH)" > $(TIER)/torch.txt
+	$(TOOLS)/python tests/installed/declared.py $(TIER_EXTRAS) > $(TIER)/declared.txt
+	$(TOOLS)/uv pip install -q --python $(TIER)/bin/python --resolution $(RESOLUTION) \
+		-c $(TIER)/torch.txt -r $(TIER)/declared.txt dist/*.whl
+	CROSSRANK_TIER=$(@:test-%=%) CROSSRANK_TIER_EXTRAS="$(TIER_EXTRAS)" $(TIER)/bin/python -m \
+		pytest -ra -n 2 --dist worksteal tests/installed $(UNIT)
 
 # Figures and ratios against the frameworks' own rerankers and indexers (minutes on 2 cores).
 # infinity-emb, the serving benchmark's peer, pins its own transformers: its own venv.
