@@ -208,6 +208,8 @@ def test_bad_input_is_refused_before_any_work(
         assert not embedded.collection.exists()
     done = crossrank("index", str(corpus), "--db", str(db), "--workers", "2")
     assert done.returncode == 2 and "only with --ray" in done.stderr
+    done = crossrank("index", "--ray", str(corpus), "--chroma", f"http://127.0.0.1:{chroma_port}")
+    assert done.returncode == 2 and "put --ray after the paths" in done.stderr
 
     # An unreachable Chroma server: refused before any work (even before the paths are
     # listed: a missing path would fail next).

@@ -11,7 +11,9 @@ from .options import StoreOptions, store_options
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+# Not required=True: `--ray DIR` takes DIR as the address, and a missing PATHS is then
+# better told with that fix.
+@click.argument("paths", nargs=-1, type=click.Path(), metavar="PATHS...")
 @store_options()
 @click.option(
     "--chunk-size",
@@ -69,6 +71,14 @@ def index(
     quiet: bool,
 ) -> None:
     """Index files and folders of text, Markdown, HTML, source code, PDF and .docx."""
+    if ray_address and Path(ray_address).exists():
+        raise click.BadParameter(
+            f"{ray_address!r} is a path, not a Ray address: put --ray after the paths, "
+            "or write --ray=ADDRESS",
+            param_hint="--ray",
+        )
+    if not paths:
+        raise click.UsageError("Missing argument 'PATHS...'.")
     if ray_address is None:
         for name, value in (("--workers", workers), ("--gpus-per-worker", gpus_per_worker)):
             if value is not None:
@@ -82,12 +92,6 @@ def index(
             progress=not quiet,
         )
     else:
-        if ray_address and Path(ray_address).exists():
-            raise click.BadParameter(
-                f"{ray_address!r} is a path, not a Ray address: put --ray after the paths, "
-                "or write --ray=ADDRESS",
-                param_hint="--ray",
-            )
         if not store.chroma_url:
             raise click.BadParameter(
                 "Ray workers on other machines cannot write the local folder --db: serve it "
