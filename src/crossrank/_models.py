@@ -46,9 +46,10 @@ def auto_precision(precision: str, device: str, kind: str = "reranker") -> str:
 
     "auto" is bf16 (fp16 where bf16 is unsupported) on a GPU. On a CPU it is bf16 for the
     reranker when the CPU does bf16 natively, fp32 otherwise and for the bi-encoder. Measured
-    on the dev set (docs/explanation/benchmarks.md, *Speed*): bf16 reranking kept 0.988 of the top 5 and moved
-    nDCG@10 by +0.0002, within the targets; bf16 embeddings agreed on 0.990 of the top 10,
-    at the target's edge, and embeddings are stored for good, so indexing stays exact.
+    on the dev set (docs/explanation/benchmarks.md, *Speed*): bf16 reranking kept 0.988 of
+    the top 5 and moved nDCG@10 by +0.0002, within the targets; bf16 embeddings agreed on
+    0.990 of the top 10, at the target's edge, and embeddings are stored for good, so
+    indexing stays exact.
     """
     if check_precision(precision) != "auto":
         return precision

@@ -33,7 +33,8 @@ RETRIEVALS: tuple[str, ...] = get_args(Retrieval)
 FUSIONS: tuple[str, ...] = get_args(Fusion)
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 ORDERS: tuple[str, ...] = get_args(Order)
-# Chosen on one half of the dev set's queries, reported on the other (docs/explanation/benchmarks.md).
+# Chosen on one half of the dev set's queries, reported on the other
+# (docs/explanation/benchmarks.md).
 DEFAULT_RETRIEVAL: Retrieval = "hybrid"
 DEFAULT_FUSION: Fusion = "convex"
 DEFAULT_WEIGHTS: Mapping[str, float] = {"dense": 0.9, "bm25": 0.1}

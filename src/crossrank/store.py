@@ -79,7 +79,6 @@ class Store:
         query_prompt: str | None = None,
         document_prompt: str | None = None,
     ) -> None:
-        prompts = {"query_prompt": query_prompt, "document_prompt": document_prompt}
         if (query_prompt is not None or document_prompt is not None) and not (
             encoder is None or isinstance(encoder, str)
         ):
@@ -91,7 +90,11 @@ class Store:
             path, collection, host, port, dict(headers or {}), in_memory
         )
         if encoder is None or isinstance(encoder, str):
-            self.encoder: Embedder = Encoder(encoder or DEFAULT_ENCODER, **prompts)
+            self.encoder: Embedder = Encoder(
+                encoder or DEFAULT_ENCODER,
+                query_prompt=query_prompt,
+                document_prompt=document_prompt,
+            )
         elif hasattr(encoder, "embed"):
             self.encoder = cast(Embedder, encoder)
         else:  # a function from texts to vectors
