@@ -91,7 +91,9 @@ def test_threads_and_tasks_match_sequential_results(indexed_store, tiny_reranker
     def assert_same(results: list, expected: list) -> None:
         # Concurrent requests share batches of other shapes, which moves a score in its
         # last digits on some CPUs: the same ids in the same order, scores within 1e-6.
-        assert [[i for i, _ in hits] for hits in results] == [[i for i, _ in hits] for hits in expected]
+        assert [[i for i, _ in hits] for hits in results] == [
+            [i for i, _ in hits] for hits in expected
+        ]
         for hits, wanted in zip(results, expected, strict=True):
             assert [s for _, s in hits] == pytest.approx([s for _, s in wanted], abs=1e-6)
 
