@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 PAD_TO = 32  # tokens: each batch is padded to a multiple of this, so the model sees a few
 # shapes (see crossrank.reranker.LENGTHS)
 # The default chunk size is the model's limit, capped here: long-context models (8k tokens)
-# would otherwise make a whole document one chunk. Measured on the dev set (docs: Models).
-CHUNK_TOKENS = 512
+# would otherwise make a whole document one chunk. On the dev set 384 retrieved as well as
+# 510 or better (docs: Models), and a chunk this long fits in one default reranker window
+# (crossrank.reranker.WINDOW_TOKENS) beside its query.
+CHUNK_TOKENS = 384
 
 
 class Encoder(_models.LazyModel["SentenceTransformer"]):
