@@ -90,7 +90,7 @@ dist: $(TOOLS)/uv
 # Then the installed-wheel smoke test (tests/installed, which in the lowest tier also checks
 # that every floor was the version installed) and the unit tier. torch stays the one CPU
 # build these machines hold, pinned for uv as a constraint (uv does not see that wheel).
-TIER_EXTRAS := test serve eval train minilm documents
+TIER_EXTRAS := test serve eval train minilm documents ray
 TIER = .venv-$(@:test-%=%)
 test-lowest: RESOLUTION := lowest-direct
 test-newest: RESOLUTION := highest
