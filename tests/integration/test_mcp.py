@@ -287,10 +287,10 @@ async def test_http_with_an_api_key_answers_only_the_right_bearer_key(mcp_args):
             assert not found.isError and found.content[0].text.startswith("[1] ")
 
 
-def test_http_on_another_interface_without_a_key_is_refused(crossrank_process, mcp_args):
+def test_http_on_another_interface_without_a_key_is_refused(crossrank, mcp_args):
     """Refused before any model loads, saying why and what to do; exit status 2."""
     for host in ("0.0.0.0", "::", "192.0.2.7", "example.org"):
-        done = crossrank_process(
+        done = crossrank(
             *mcp_args, "--transport", "http", "--host", host, env={"CROSSRANK_API_KEY": ""}
         )
         assert done.returncode == 2, done.stderr
