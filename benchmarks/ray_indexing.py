@@ -9,7 +9,11 @@ writing. The local Ray cluster is started once, before the timings (`ray.init(nu
 N = this machine's cores). Prints the median chunks/s of each and the ratio to
 `crossrank index`.
 
+With --gpus-per-worker G the workers embed on this machine's GPUs (precision auto:
+fp16/bf16), `crossrank index` on its default device too.
+
 Usage: python benchmarks/ray_indexing.py [--limit TOPICS] [--workers 1,2,4] [--repeats R]
+           [--gpus-per-worker G]
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--model", default=None, help="bi-encoder (default: all-MiniLM-L6-v2)")
+    parser.add_argument("--gpus-per-worker", type=float, default=0.0)
     args = parser.parse_args()
 
     import ray
@@ -68,7 +73,8 @@ def main() -> None:
     corpus = work / "corpus"
     write_corpus(corpus, args.limit)
     server, port = chroma_server(work / "chroma")
-    encoder = Encoder(args.model or "sentence-transformers/all-MiniLM-L6-v2", precision="fp32")
+    precision = "auto" if args.gpus_per_worker else "fp32"  # fp16/bf16 on a GPU
+    encoder = Encoder(args.model or "sentence-transformers/all-MiniLM-L6-v2", precision=precision)
     encoder.load()
     cores = os.cpu_count() or 1
     try:
@@ -90,16 +96,19 @@ def main() -> None:
         rows.append(("crossrank index", statistics.median(t for t, _ in peer_runs),
                      peer_runs[0][1]))  # fmt: skip
         started = time.perf_counter()
-        ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)  # and its GPUs
         print(f"ray.init (local cluster, {cores} CPUs): {time.perf_counter() - started:.1f} s")
         for workers in (int(n) for n in args.workers.split(",")):
 
             def on_ray(target: Store, workers: int = workers) -> IndexReport:
-                return crossrank.ray.index([corpus], store=target, workers=workers)
+                return crossrank.ray.index(
+                    [corpus], store=target, workers=workers, gpus_per_worker=args.gpus_per_worker
+                )
 
             runs = [timed(on_ray) for _ in range(args.repeats)]
             assert all(r.embedded == r.chunks == peer_runs[0][1].chunks for _, r in runs)
-            label = f"crossrank.ray, {workers} worker{'s' if workers > 1 else ''}"
+            kind = "GPU" if args.gpus_per_worker else "CPU"
+            label = f"crossrank.ray, {workers} {kind} worker{'s' if workers > 1 else ''}"
             rows.append((label, statistics.median(t for t, _ in runs), runs[0][1]))
     finally:
         server.terminate()
@@ -108,7 +117,8 @@ def main() -> None:
 
     chunks = rows[0][2].chunks
     print(
-        f"{rows[0][2].files} files, {chunks} chunks, {encoder.model_name} fp32, {cores} cores, "
+        f"{rows[0][2].files} files, {chunks} chunks, {encoder.model_name} {precision}, "
+        f"{cores} cores here, "
         f"median of {args.repeats} runs each"
     )
     print(f"{'':32}{'seconds':>9}{'chunks/s':>10}{'vs crossrank index':>20}")
