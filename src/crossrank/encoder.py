@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from . import _models
+from . import _models, engine
 from .errors import ModelNotFoundError
 from .settings import DEFAULT_ENCODER, check_precision
 
@@ -120,6 +120,7 @@ class Encoder(_models.LazyModel["SentenceTransformer"]):
                 )
             model.max_seq_length = self._max_length
         _models.to_precision(model, precision, device)
+        engine.accelerate(model, kind="encoder", precision=precision, device=device)
         return model
 
     @property

@@ -129,10 +129,19 @@ def accelerate(
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"the openvino engine runs fp32 or bf16, not {precision}")
     transformer = model[0]
-    network = transformer.model
+    network = getattr(transformer, "model", None)
     if getattr(network, "_crossrank_engine", None) == chosen:
         return chosen
-    graph = _OpenVinoGraph(network, transformer.tokenizer, kind, precision)
+    try:
+        if _OUTPUTS[kind] != getattr(transformer, "modality_config", {}).get("text"):
+            raise ValueError(f"{type(network).__name__} is not a text transformer of {_OUTPUTS}")
+        graph = _OpenVinoGraph(network, transformer.tokenizer, kind, precision)
+    except Exception as error:
+        if (engine or os.environ.get(ENVIRONMENT) or "auto") != "auto":
+            raise
+        # auto: a model family the conversion does not handle runs on torch, as before.
+        logger.warning("%s stays on torch: OpenVINO could not take it (%s)", kind, error)
+        return "torch"
     network.forward = graph.forward
     network._crossrank_engine = chosen
     logger.info("%s %s runs on OpenVINO (%s)", kind, type(network).__name__, precision)
@@ -140,6 +149,12 @@ def accelerate(
 
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# What sentence-transformers' Transformer module calls, per stage: the conversion keeps
+# exactly that output (encoder-only models: BERT, RoBERTa, XLM-R and their kin).
+_OUTPUTS: dict[str, dict[str, str]] = {
+    "encoder": {"method": "forward", "method_output_name": "last_hidden_state"},
+    "reranker": {"method": "forward", "method_output_name": "logits"},
+}
 
 
 def cache_dir() -> Path:

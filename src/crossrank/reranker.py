@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import _models, fusion, tracing
+from . import _models, engine, fusion, tracing
 from ._spans import token_spans
 from .batching import Batcher
 from .hit import Hit
@@ -146,6 +146,7 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
         _models.to_precision(model, precision, device)
         if precision != "fp32":
             _score_head_in_fp32(model)
+        engine.accelerate(model, kind="reranker", precision=precision, device=device)
         return model
 
     @property
