@@ -1,17 +1,15 @@
 """Engines: what runs a loaded model's transformer on a CPU, torch or OpenVINO.
 
-crossrank loads its models with sentence-transformers and torch. On a CPU, OpenVINO runs
-the same transformer faster where it was measured to (``docs/explanation/hardware.md``):
-its graph fuses attention and the elementwise work between the matrix products, and its
-bf16 path keeps more of the model in native bf16 kernels. :func:`accelerate` swaps the
-forward pass of a loaded model for an OpenVINO graph of the same weights, in place; the
+crossrank loads its models with sentence-transformers and torch. :func:`accelerate` swaps
+the forward pass of a loaded model for an OpenVINO graph of the same weights, in place; the
 tokenizer, batching, pooling and score head stay as they are. In fp32 the scores stay
-within 1e-5 of torch's (measured: 6e-8).
+within 1e-5 of torch's (measured: 1.4e-8 on the benchmark cross-encoder). Whether it is
+faster depends on the CPU: see ``docs/explanation/hardware.md``.
 
-The choice is :data:`Engine`: ``"torch"`` (as loaded), ``"openvino"`` (needs
-``pip install "crossrank[openvino]"``, i.e. the ``openvino`` package), or ``"auto"``, which
-picks OpenVINO only for a CPU kind and precision where it won (:data:`WINS`) and only
-when ``openvino`` is installed. The ``CROSSRANK_ENGINE`` environment variable sets the
+The choice is :data:`Engine`: ``"torch"`` (as loaded), ``"openvino"`` (needs the
+``openvino`` package), or ``"auto"``, which picks OpenVINO only for a CPU kind, stage and
+precision where it won (:data:`WINS`: none so far, so ``auto`` is torch) and only when
+``openvino`` is installed. The ``CROSSRANK_ENGINE`` environment variable sets the
 engine for every model a process loads (default ``"auto"``).
 """
 
@@ -38,18 +36,13 @@ CpuKind = Literal["amx", "avx512_bf16", "avx512", "avx2", "other"]
 ENVIRONMENT = "CROSSRANK_ENGINE"
 _FORMAT = 1  # bump when the converted graph changes
 
-# (CPU kind, stage, precision) where OpenVINO beat torch in benchmarks/engines.py. "auto"
-# picks OpenVINO there and nowhere else: not on AMX CPUs, where torch's bf16 already uses
-# AMX and OpenVINO's bf16 only tied it (benchmarks/int8.py: 1.65 s vs 1.69 s), nor on
-# CPU kinds not measured.
-WINS: frozenset[tuple[CpuKind, Kind, str]] = frozenset(
-    {
-        ("avx512_bf16", "reranker", "fp32"),
-        ("avx512_bf16", "reranker", "bf16"),
-        ("avx512_bf16", "encoder", "fp32"),
-        ("avx512_bf16", "encoder", "bf16"),
-    }
-)
+# (CPU kind, stage, precision) where OpenVINO beat torch under crossrank's own batching
+# (benchmarks/engines.py); "auto" picks OpenVINO there and nowhere else. None yet: on
+# AVX-512 BF16 without AMX (Zen 4), scoring through crossrank, OpenVINO took 0.87x torch's
+# speed in fp32 and 0.88x in bf16 (medians of 7 paired runs), although the bare models
+# without crossrank's pipeline around them gave it 1.7x and 2.4x; on AMX, OpenVINO's bf16
+# only tied torch's (benchmarks/int8.py: 1.65 s vs 1.69 s); AVX2-only was not measured.
+WINS: frozenset[tuple[CpuKind, Kind, str]] = frozenset()
 
 
 def check_engine(engine: str) -> Engine:
@@ -129,7 +122,7 @@ def accelerate(
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"the openvino engine runs fp32 or bf16, not {precision}")
     transformer = model[0]
-    network = getattr(transformer, "model", None)
+    network: Any = getattr(transformer, "model", None)
     if getattr(network, "_crossrank_engine", None) == chosen:
         return chosen
     try:
