@@ -274,7 +274,8 @@ def warm_up_child(precision: str, candidates: int) -> None:
 
         crossrank._models._cache.clear()
     (tl, tf, ts), (ol, of, os_) = out["torch"], out["openvino"]
-    extra = (ol + of - os_) - (tl + tf - ts)
+    # OpenVINO's own extra: its load beyond torch's, and its first call beyond its second.
+    extra = (ol - tl) + max(0.0, of - os_)
     print(
         f"WARMUP load torch {tl:.1f} s, OpenVINO {ol:.1f} s; first call torch {tf:.1f} s "
         f"(then {ts:.1f}), OpenVINO {of:.1f} s (then {os_:.1f}); OpenVINO's extra warm-up "
