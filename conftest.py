@@ -506,6 +506,21 @@ def _wrap(tokenizer, single: str, pair: str, **tokens):
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **tokens)
 
 
+def _tokenizer_of(kind: str, specials: dict[str, str], single: str, pair: str, limit: int, **more):
+    """A trained tokenizer of ``kind`` whose special tokens come first, in ``specials``'
+    order (ids 0, 1, ...), wrapped as transformers' fast tokenizer."""
+    tokens = {f"{role}_token": token for role, token in {**specials, **more}.items()}
+    tokenizer = _wrap(_train_tokenizer(kind, list(specials.values())), single, pair, **tokens)
+    tokenizer.model_max_length = limit
+    return tokenizer
+
+
+def _save(folder: Path, model, tokenizer) -> str:
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
 def _small(config_class, vocab_size: int, **extra):
     return config_class(
         vocab_size=vocab_size,
@@ -541,63 +556,24 @@ def family_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "bert2": _cross_encoder(root / "bert2", 2),
     }
     torch.manual_seed(2)
-    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-    tokenizer = _wrap(
-        _train_tokenizer("unigram", specials),
-        "<s> $A </s>",
-        "<s> $A </s> </s> $B </s>",
-        bos_token="<s>",
-        pad_token="<pad>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        cls_token="<s>",
-        sep_token="</s>",
-        mask_token="<mask>",
+    roberta = {"bos": "<s>", "pad": "<pad>", "eos": "</s>", "unk": "<unk>", "mask": "<mask>"}
+    tokenizer = _tokenizer_of(
+        "unigram", roberta, "<s> $A </s>", "<s> $A </s> </s> $B </s>", 512, cls="<s>", sep="</s>"
     )
-    tokenizer.model_max_length = 512
     config = _small(
-        XLMRobertaConfig,
-        len(tokenizer),
-        max_position_embeddings=514,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-        type_vocab_size=1,
-        num_labels=1,
-    )
-    XLMRobertaForSequenceClassification(config).save_pretrained(root / "xlmr")
-    tokenizer.save_pretrained(root / "xlmr")
-    folders["xlmr"] = str(root / "xlmr")
-
-    specials = ["[CLS]", "[PAD]", "[SEP]", "[UNK]", "[MASK]"]
-    tokenizer = _wrap(
-        _train_tokenizer("bpe", specials),
-        "[CLS] $A [SEP]",
-        "[CLS] $A [SEP] $B [SEP]",
-        cls_token="[CLS]",
-        pad_token="[PAD]",
-        sep_token="[SEP]",
-        unk_token="[UNK]",
-        mask_token="[MASK]",
-    )
-    tokenizer.model_max_length = 8192
+        XLMRobertaConfig, len(tokenizer), max_position_embeddings=514, pad_token_id=1,
+        bos_token_id=0, eos_token_id=2, type_vocab_size=1, num_labels=1,
+    )  # fmt: skip
+    folders["xlmr"] = _save(root / "xlmr", XLMRobertaForSequenceClassification(config), tokenizer)
+    bert = {"cls": "[CLS]", "pad": "[PAD]", "sep": "[SEP]", "unk": "[UNK]", "mask": "[MASK]"}
+    tokenizer = _tokenizer_of("bpe", bert, "[CLS] $A [SEP]", "[CLS] $A [SEP] $B [SEP]", 8192)
     config = _small(
-        ModernBertConfig,
-        len(tokenizer),
-        max_position_embeddings=8192,
-        pad_token_id=1,
-        cls_token_id=0,
-        sep_token_id=2,
-        bos_token_id=0,
-        eos_token_id=2,
-        num_labels=1,
-        local_attention=128,
-        global_attn_every_n_layers=2,
-    )
-    ModernBertForSequenceClassification(config).save_pretrained(root / "modernbert")
-    tokenizer.save_pretrained(root / "modernbert")
-    folders["modernbert"] = str(root / "modernbert")
-
+        ModernBertConfig, len(tokenizer), max_position_embeddings=8192, pad_token_id=1,
+        cls_token_id=0, sep_token_id=2, bos_token_id=0, eos_token_id=2, num_labels=1,
+        local_attention=128, global_attn_every_n_layers=2,
+    )  # fmt: skip
+    model = ModernBertForSequenceClassification(config)
+    folders["modernbert"] = _save(root / "modernbert", model, tokenizer)
     folders["qwen3"] = str(_qwen3(root))
     return folders
 
