@@ -26,7 +26,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
-from . import _extras, _models
+from . import _models
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +204,12 @@ class _OpenVinoGraph:
     def __init__(self, network: Any, tokenizer: Any, kind: Kind, precision: str) -> None:
         import torch
 
-        ov = _extras.require("openvino", "openvino")
+        try:  # no crossrank extra names it yet: the package itself
+            import openvino as ov
+        except ImportError as error:
+            raise ImportError(
+                "the openvino engine needs OpenVINO; install it with: pip install openvino"
+            ) from error
         self.head: Any = None
         if kind == "reranker":
             found = _score_head(network)

@@ -164,3 +164,14 @@ def test_the_shapes_the_engine_sees_are_bounded():
             seen.add((len(batch), padded[batch[0]]))
     assert seen <= allowed
     assert len(seen) > len(LENGTHS)  # the random requests did reach many shapes
+
+
+def test_a_missing_openvino_says_what_to_install(tiny_reranker_path):
+    from unittest import mock
+
+    model = _cross_encoder(tiny_reranker_path)
+    with mock.patch.dict("sys.modules", {"openvino": None}):
+        with pytest.raises(ImportError, match="pip install openvino"):
+            engine.accelerate(
+                model, kind="reranker", precision="fp32", device="cpu", engine="openvino"
+            )
