@@ -37,11 +37,11 @@ ENVIRONMENT = "CROSSRANK_ENGINE"
 _FORMAT = 1  # bump when the converted graph changes
 
 # (CPU kind, stage, precision) where OpenVINO beat torch under crossrank's own batching
-# (benchmarks/engines.py); "auto" picks OpenVINO there and nowhere else. None yet: on
-# AVX-512 BF16 without AMX (Zen 4), scoring through crossrank, OpenVINO took 0.87x torch's
-# speed in fp32 and 0.88x in bf16 (medians of 7 paired runs), although the bare models
-# without crossrank's pipeline around them gave it 1.7x and 2.4x; on AMX, OpenVINO's bf16
-# only tied torch's (benchmarks/int8.py: 1.65 s vs 1.69 s); AVX2-only was not measured.
+# (benchmarks/engines.py); "auto" picks OpenVINO there and nowhere else. None yet. On
+# AVX-512 BF16 without AMX (Zen 4), fp32 through crossrank: 1.18x, 1.26x and 1.35x torch's
+# speed on quiet cores, but 0.84x and 0.87x under other users' load; bf16 unclear (bimodal
+# times); the 30-minute serve soak on OpenVINO is not measured. On AMX, OpenVINO's bf16
+# only tied torch's (benchmarks/int8.py: 1.65 s vs 1.69 s). AVX2-only: not measured.
 WINS: frozenset[tuple[CpuKind, Kind, str]] = frozenset()
 
 
