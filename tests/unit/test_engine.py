@@ -101,8 +101,8 @@ def test_auto_picks_openvino_only_where_it_won(monkeypatch):
 
 @pytest.mark.parametrize("kind_of_cpu", ["amx", "avx512_bf16", "avx512", "avx2", "other"])
 def test_auto_is_torch_where_openvino_did_not_win(monkeypatch, kind_of_cpu):
-    # Measured on AVX-512 BF16 (0.87x fp32, 0.88x bf16 through crossrank) and AMX (bf16 a
-    # tie); the others were not measured.
+    # No win that holds yet (docs/explanation/hardware.md): fp32 won on quiet cores and
+    # lost under load on AVX-512 BF16; AMX's bf16 tied; the others were not measured.
     monkeypatch.setattr(engine, "cpu_kind", lambda: kind_of_cpu)
     for kind in ("reranker", "encoder"):
         for precision in ("fp32", "bf16"):
