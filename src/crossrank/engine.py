@@ -26,7 +26,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
-from . import _models
+from . import _extras, _models
 
 logger = logging.getLogger(__name__)
 
@@ -204,12 +204,7 @@ class _OpenVinoGraph:
     def __init__(self, network: Any, tokenizer: Any, kind: Kind, precision: str) -> None:
         import torch
 
-        try:  # no crossrank extra names it yet: the package itself
-            import openvino as ov
-        except ImportError as error:
-            raise ImportError(
-                "the openvino engine needs OpenVINO; install it with: pip install openvino"
-            ) from error
+        ov = _extras.require("openvino", "openvino")
         self.head: Any = None
         if kind == "reranker":
             found = _score_head(network)

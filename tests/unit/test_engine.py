@@ -15,7 +15,7 @@ PASSAGES = [
     "Modules are imported with the import statement, once per process. " * 3,
 ]
 
-openvino = pytest.importorskip("openvino", reason="the openvino engine: pip install openvino")
+openvino = pytest.importorskip("openvino", reason='the openvino engine: pip install "crossrank[openvino]"')
 
 
 @pytest.fixture(autouse=True)
@@ -171,7 +171,7 @@ def test_a_missing_openvino_says_what_to_install(tiny_reranker_path):
 
     model = _cross_encoder(tiny_reranker_path)
     with mock.patch.dict("sys.modules", {"openvino": None}):
-        with pytest.raises(ImportError, match="pip install openvino"):
+        with pytest.raises(ImportError, match=r"crossrank\[openvino\]"):
             engine.accelerate(
                 model, kind="reranker", precision="fp32", device="cpu", engine="openvino"
             )
