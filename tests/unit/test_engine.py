@@ -15,7 +15,9 @@ PASSAGES = [
     "Modules are imported with the import statement, once per process. " * 3,
 ]
 
-openvino = pytest.importorskip("openvino", reason='the openvino engine: pip install "crossrank[openvino]"')
+openvino = pytest.importorskip(
+    "openvino", reason='the openvino engine: pip install "crossrank[openvino]"'
+)
 
 
 @pytest.fixture(autouse=True)
