@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,27 +31,8 @@ from pathlib import Path
 from crossrank import Encoder, IndexReport, Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from common import start_chroma  # noqa: E402
 from sample_corpus import write_corpus  # noqa: E402
-
-
-def chroma_server(path: Path) -> tuple[subprocess.Popen, int]:
-    chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(300):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return server, port
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise RuntimeError("chroma run did not start")
 
 
 def main() -> None:
@@ -72,7 +51,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ray-bench-"))
     corpus = work / "corpus"
     write_corpus(corpus, args.limit)
-    server, port = chroma_server(work / "chroma")
+    server, port = start_chroma(work / "chroma")
     precision = "auto" if args.gpus_per_worker else "fp32"  # fp16/bf16 on a GPU
     encoder = Encoder(args.model or "sentence-transformers/all-MiniLM-L6-v2", precision=precision)
     encoder.load()

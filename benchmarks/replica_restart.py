@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,31 +22,7 @@ from pathlib import Path
 
 import httpx
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_chroma(path: Path) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
-    server = subprocess.Popen(
-        [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat").raise_for_status()
-            return server, port
-        except httpx.HTTPError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                raise RuntimeError("chroma run did not start") from None
-            time.sleep(0.5)
+from common import free_port, start_chroma
 
 
 def one_start(

@@ -3,7 +3,6 @@
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,34 +17,9 @@ from crossrank.ingest import chunk_id
 pytestmark = pytest.mark.slow
 
 
-def _start(path: Path, port: int | None = None) -> tuple[subprocess.Popen, int]:
-    """A ``chroma run`` server on ``port`` (default: a free loopback port), once it accepts
-    connections."""
-    chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
-    if port is None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return server, port
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                raise RuntimeError("chroma server did not start") from None
-            time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory):
-    server, port = _start(tmp_path_factory.mktemp("chroma-server"))
+def chroma_server(tmp_path_factory: pytest.TempPathFactory, start_chroma):
+    server, port = start_chroma(tmp_path_factory.mktemp("chroma-server"))
     try:
         yield port
     finally:
@@ -128,8 +102,10 @@ def test_auth_header_reaches_the_server(token_proxy: int, tiny_encoder_path: str
         store({"Authorization": "Bearer wrong"}).count()
 
 
-def test_a_server_that_stops_mid_session_is_a_clear_error(tmp_path: Path, tiny_encoder_path: str):
-    server, port = _start(tmp_path / "server")
+def test_a_server_that_stops_mid_session_is_a_clear_error(
+    tmp_path: Path, tiny_encoder_path: str, start_chroma
+):
+    server, port = start_chroma(tmp_path / "server")
     try:
         store = Store(
             collection="gone", encoder=Encoder(tiny_encoder_path), host="127.0.0.1", port=port
@@ -248,7 +224,7 @@ def test_a_damaged_or_foreign_keyword_dir_is_rebuilt_not_trusted(
 
 
 def test_ready_follows_the_chroma_server_down_and_back(
-    tmp_path: Path, tiny_encoder_path: str, tiny_reranker_path: str, serving
+    tmp_path: Path, tiny_encoder_path: str, tiny_reranker_path: str, serving, start_chroma
 ):
     """/ready says 503 naming the store while Chroma is stopped or hangs, 200 once it is back;
     /health stays 200 (alive) throughout, and no request waits past the stated limits."""
@@ -258,7 +234,7 @@ def test_ready_follows_the_chroma_server_down_and_back(
     from crossrank.server import create_app
     from crossrank.server.readiness import CHECK_TIMEOUT_S
 
-    chroma, port = _start(tmp_path / "chroma")
+    chroma, port = start_chroma(tmp_path / "chroma")
     try:
         store = _keyword_store(port, "ready", tiny_encoder_path, tmp_path / "kw")
         store.add_texts(["The zebrafish swims in the river.", "Otters eat fish."])
@@ -277,7 +253,7 @@ def test_ready_follows_the_chroma_server_down_and_back(
             assert httpx.get(f"{url}/health").status_code == 200
             assert httpx.post(f"{url}/v1/search", json=search, timeout=30).status_code == 503
 
-            chroma, _ = _start(tmp_path / "chroma", port)
+            chroma, _ = start_chroma(tmp_path / "chroma", port)
             _wait_for(url, 200)
             assert httpx.post(f"{url}/v1/search", json=search).json() == before.json()
 

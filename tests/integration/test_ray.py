@@ -39,23 +39,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def chroma_port(tmp_path_factory: pytest.TempPathFactory):
-    chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
-    port = _free_port()
-    path = tmp_path_factory.mktemp("ray-chroma")
-    server = subprocess.Popen(
-        [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline and server.poll() is None, "chroma did not start"
-            time.sleep(0.2)
+def chroma_port(tmp_path_factory: pytest.TempPathFactory, start_chroma):
+    server, port = start_chroma(tmp_path_factory.mktemp("ray-chroma"))
     yield port
     server.terminate()
     server.wait(timeout=30)
