@@ -82,6 +82,41 @@ def tiny_reranker2_path(tmp_path_factory: pytest.TempPathFactory) -> str:
     return _cross_encoder(tmp_path_factory.mktemp("tiny-ce2"), 2)
 
 
+def _start_chroma(path: Path, port: int | None = None) -> tuple[subprocess.Popen, int]:
+    """A ``chroma run`` server on ``port`` (default: a free loopback port), once it accepts
+    connections."""
+    import shutil
+    import socket
+    import time
+
+    chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
+    if port is None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server, port
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise RuntimeError("chroma server did not start") from None
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def start_chroma() -> Callable[..., tuple[subprocess.Popen, int]]:
+    """Starts a real ``chroma run`` server: ``server, port = start_chroma(path[, port])``."""
+    return _start_chroma
+
+
 @pytest.fixture
 def memory_store(tiny_encoder_path: str):
     """An in-memory store over the tiny encoder, with a fresh collection."""
@@ -592,26 +627,26 @@ def _qwen3_tokenizer(padding_side: str, eos_after: bool, answers: bool = True):
     return tokenizer
 
 
+def _qwen3_config(vocab_size: int, **extra):
+    """A tiny Qwen3 configuration: grouped-query attention, 32k positions."""
+    from transformers import Qwen3Config
+
+    return _small(
+        Qwen3Config, vocab_size, num_key_value_heads=1, head_dim=16,
+        max_position_embeddings=32768, pad_token_id=0, **extra,
+    )  # fmt: skip
+
+
 def _qwen3_lm(folder: Path, answers: bool = True) -> Path:
     """A tiny Qwen3 causal LM with a Qwen3-Reranker-style chat template."""
     import torch
-    from transformers import Qwen3Config, Qwen3ForCausalLM
+    from transformers import Qwen3ForCausalLM
 
     torch.manual_seed(3)
     tokenizer = _qwen3_tokenizer("left", eos_after=False, answers=answers)
     tokenizer.chat_template = QWEN3_RERANKER_TEMPLATE
-    config = _small(
-        Qwen3Config,
-        len(tokenizer),
-        num_key_value_heads=1,
-        head_dim=16,
-        max_position_embeddings=32768,
-        tie_word_embeddings=True,
-        pad_token_id=0,
-        eos_token_id=2,
-    )
-    Qwen3ForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    config = _qwen3_config(len(tokenizer), tie_word_embeddings=True, eos_token_id=2)
+    _save(folder, Qwen3ForCausalLM(config), tokenizer)
     return folder
 
 
@@ -643,7 +678,7 @@ def embedding_families(
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Normalize, Transformer
     from sentence_transformers.sentence_transformer.modules import Pooling
-    from transformers import BertModel, Qwen3Config, Qwen3Model
+    from transformers import BertModel, Qwen3Model
 
     root = tmp_path_factory.mktemp("embedding-families")
     model = SentenceTransformer(tiny_encoder_path, device="cpu")
@@ -663,16 +698,7 @@ def embedding_families(
     )
     bge.save(str(root / "cls"))
     tokenizer = _qwen3_tokenizer("left", eos_after=True)
-    config = _small(
-        Qwen3Config,
-        len(tokenizer),
-        num_key_value_heads=1,
-        head_dim=16,
-        max_position_embeddings=32768,
-        pad_token_id=0,
-    )
-    Qwen3Model(config).save_pretrained(root / "qwen3")
-    tokenizer.save_pretrained(root / "qwen3")
+    _save(root / "qwen3", Qwen3Model(_qwen3_config(len(tokenizer))), tokenizer)
     qwen = SentenceTransformer(
         modules=[
             Transformer(str(root / "qwen3"), max_seq_length=8192),

@@ -70,6 +70,19 @@ def cpu_has_bf16() -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
+def position_limit(config: Any) -> int | None:
+    """The tokens a transformers ``config``'s position embeddings allow (None: not said).
+
+    RoBERTa and XLM-RoBERTa number positions from after the padding index, so 514 position
+    embeddings read 512 tokens.
+    """
+    positions = getattr(config, "max_position_embeddings", None)
+    if not positions:
+        return None
+    offset = 2 if getattr(config, "model_type", "") in ("roberta", "xlm-roberta") else 0
+    return int(positions) - offset
+
+
 def to_precision(module: Any, precision: str, device: str) -> None:
     """Cast a loaded torch ``module``'s weights to ``precision`` (fp32 leaves it alone)."""
     import torch

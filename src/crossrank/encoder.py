@@ -112,7 +112,7 @@ class Encoder(_models.LazyModel["SentenceTransformer"]):
         except (OSError, ValueError) as error:
             raise _models.load_error("embedding", self.model_name, error) from error
         if self._max_length is not None:
-            limit = _position_limit(model)
+            limit = _models.position_limit(getattr(model[0], "config", None))
             if limit and self._max_length > limit:
                 raise ValueError(
                     f"max_length {self._max_length} is more than embedding model "
@@ -328,15 +328,6 @@ class NoEncoder:
 
     def embed_query(self, query: str) -> np.ndarray:
         raise ModelNotFoundError(f"no embedding model to embed the query: {self.hint}")
-
-
-def _position_limit(model: Any) -> int | None:
-    """The tokens a model's position embeddings allow (None: not said, or not limited)."""
-    config = getattr(model[0], "config", None) if len(model) else None
-    positions = getattr(config, "max_position_embeddings", None)
-    if not positions:
-        return None
-    return int(positions) - (2 if getattr(config, "model_type", "") == "xlm-roberta" else 0)
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:

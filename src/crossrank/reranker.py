@@ -129,10 +129,7 @@ class Reranker(_models.LazyModel["CrossEncoder"]):
         limit = model.max_seq_length
         # Tokenizers without a configured limit report a huge number; the position
         # embeddings are the real bound.
-        config = getattr(model.model, "config", None)
-        positions = getattr(config, "max_position_embeddings", None)
-        if positions and getattr(config, "model_type", "") in ("xlm-roberta", "roberta"):
-            positions -= 2  # their positions start after the padding index
+        positions = _models.position_limit(getattr(model.model, "config", None))
         if positions and (not limit or limit > positions):
             limit = positions
         wanted = self.settings.max_length
