@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Where the OpenVINO engine keeps converted graphs (engine="auto" picks it on some CPUs):
+# one folder per test session, shared with the CLI and servers the tests start.
+os.environ.setdefault("CROSSRANK_CACHE_DIR", tempfile.mkdtemp(prefix="crossrank-tests-"))
 
 
 def _tokenizer():

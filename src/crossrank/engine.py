@@ -7,10 +7,11 @@ within 1e-5 of torch's (measured: 1.4e-8 on the benchmark cross-encoder). Whethe
 faster depends on the CPU: see ``docs/explanation/hardware.md``.
 
 The choice is :data:`Engine`: ``"torch"`` (as loaded), ``"openvino"`` (needs the
-``openvino`` package), or ``"auto"``, which picks OpenVINO only for a CPU kind, stage and
-precision where it won (:data:`WINS`: none so far, so ``auto`` is torch) and only when
-``openvino`` is installed. The ``CROSSRANK_ENGINE`` environment variable sets the
-engine for every model a process loads (default ``"auto"``).
+``openvino`` package, a dependency on x86-64), or ``"auto"``, which picks OpenVINO only for
+a CPU kind, stage and precision where it won through crossrank (:data:`WINS`), for a model
+family whose conversion is tested (:data:`FAMILIES`), and only when ``openvino`` is
+installed. The ``CROSSRANK_ENGINE`` environment variable sets the engine for every model a
+process loads (default ``"auto"``).
 """
 
 from __future__ import annotations
@@ -37,12 +38,21 @@ ENVIRONMENT = "CROSSRANK_ENGINE"
 _FORMAT = 1  # bump when the converted graph changes
 
 # (CPU kind, stage, precision) where OpenVINO beat torch under crossrank's own batching
-# (benchmarks/engines.py); "auto" picks OpenVINO there and nowhere else. None yet. On
-# AVX-512 BF16 without AMX (Zen 4), fp32 through crossrank: 1.18x, 1.26x and 1.35x torch's
-# speed on quiet cores, but 0.84x and 0.87x under other users' load; bf16 unclear (bimodal
-# times); the 30-minute serve soak on OpenVINO is not measured. On AMX, OpenVINO's bf16
-# only tied torch's (benchmarks/int8.py: 1.65 s vs 1.69 s). AVX2-only: not measured.
-WINS: frozenset[tuple[CpuKind, Kind, str]] = frozenset()
+# (benchmarks/engines.py, docs: Hardware); "auto" picks OpenVINO there and nowhere else.
+# AVX-512 BF16 without AMX (Zen 4), 2 cores: reranking 1.23x torch in fp32 and 1.44x in bf16,
+# indexing 1.26x in fp32, quiet; 1.10-1.12x and 1.27-1.29x with other processes busy on the
+# cores. AMX: OpenVINO's bf16 tied torch's (benchmarks/int8.py). AVX2-only: not measured.
+WINS: frozenset[tuple[CpuKind, Kind, str]] = frozenset(
+    {
+        ("avx512_bf16", "reranker", "fp32"),
+        ("avx512_bf16", "reranker", "bf16"),
+        ("avx512_bf16", "encoder", "fp32"),
+    }
+)
+# The model types whose conversion the tests check against torch (scores within 1e-5):
+# encoder-only transformers. "auto" leaves every other model on torch (a causal-LM reranker
+# has no score head to keep apart); "openvino" tries any and raises if it cannot.
+FAMILIES = frozenset({"bert", "roberta", "xlm-roberta", "modernbert"})
 
 
 def check_engine(engine: str) -> Engine:
@@ -76,9 +86,12 @@ def _openvino_installed() -> bool:
     return importlib.util.find_spec("openvino") is not None
 
 
-def choose(engine: str | None, *, kind: Kind, precision: str, device: str) -> Engine:
+def choose(
+    engine: str | None, *, kind: Kind, precision: str, device: str, family: str | None = None
+) -> Engine:
     """The engine :func:`accelerate` applies: ``engine`` (None: ``$CROSSRANK_ENGINE``, else
-    ``"auto"``), with ``"auto"`` resolved for this CPU, stage and precision.
+    ``"auto"``), with ``"auto"`` resolved for this CPU, stage, precision and model family
+    (a ``model_type`` of transformers; None: any).
 
     Example:
         >>> choose("auto", kind="reranker", precision="fp32", device="cuda")
@@ -87,9 +100,11 @@ def choose(engine: str | None, *, kind: Kind, precision: str, device: str) -> En
     chosen = check_engine(engine or os.environ.get(ENVIRONMENT) or "auto")
     if chosen != "auto":
         return chosen
-    if device != "cpu" or not _openvino_installed():
+    if device != "cpu" or (family is not None and family not in FAMILIES):
         return "torch"
-    return "openvino" if (cpu_kind(), kind, precision) in WINS else "torch"
+    if (cpu_kind(), kind, precision) not in WINS or not _openvino_installed():
+        return "torch"
+    return "openvino"
 
 
 def accelerate(
@@ -114,15 +129,16 @@ def accelerate(
         >>> accelerate(cross_encoder, kind="reranker", precision="fp32", device="cpu")
         'openvino'
     """
-    chosen = choose(engine, kind=kind, precision=precision, device=device)
+    transformer = model[0]
+    network: Any = getattr(transformer, "model", None)
+    family = getattr(getattr(network, "config", None), "model_type", "")
+    chosen = choose(engine, kind=kind, precision=precision, device=device, family=family)
     if chosen == "torch":
         return chosen
     if device != "cpu":
         raise ValueError(f"the openvino engine runs on the CPU only, not on {device!r}")
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"the openvino engine runs fp32 or bf16, not {precision}")
-    transformer = model[0]
-    network: Any = getattr(transformer, "model", None)
     if getattr(network, "_crossrank_engine", None) == chosen:
         return chosen
     try:
@@ -292,4 +308,4 @@ def _one_output(body: Any, kind: Kind) -> Any:
     return OneOutput()
 
 
-__all__ = ["WINS", "Engine", "accelerate", "check_engine", "choose", "cpu_kind"]
+__all__ = ["FAMILIES", "WINS", "Engine", "accelerate", "check_engine", "choose", "cpu_kind"]

@@ -37,10 +37,12 @@ _Scoring = tuple[list[Scored], int]  # one request's scores, and the pairs (wind
 
 _batchers: dict[tuple[Any, ...], Batcher[_Scoring]] = {}  # one per model and batch settings
 _batchers_lock = threading.Lock()
-# The lengths a batch is padded to (then multiples of 256), so that the model sees a few
-# shapes: oneDNN keeps kernels (and memory) per input shape, and a server that sees new
-# shapes forever grows without bound. Empty: pad to each batch's longest.
-LENGTHS = (32, 48, 64, 96, 128, 160, 192, 256, 320, 384, 448, 512)
+# The lengths a batch is padded to (then multiples of 256), so that the model sees a bounded
+# set of shapes: oneDNN and OpenVINO keep kernels (and memory) per input shape, and a server
+# that sees new shapes forever grows without bound. Multiples of 16: +1.2% computed tokens
+# over padding each batch to its longest, for 152 possible shapes (multiples of 32: +3.0%;
+# the 12 steps before: +6.4%; benchmarks/engines.py). Empty: pad to each batch's longest.
+LENGTHS = tuple(range(16, 513, 16))
 # The default window of a long-context model (bge-reranker-v2-m3, gte-reranker-modernbert:
 # 8k; Qwen3-Reranker: 32k+): attention is quadratic in the window, and a CPU reads a passage
 # faster in windows of this length than whole. Measured (docs: Models); max_length overrides.

@@ -146,7 +146,7 @@ def test_bucketed_shapes_give_the_scores_of_padding_to_the_longest(
     import crossrank.reranker
     from crossrank.reranker import LENGTHS, padded_length, token_batches
 
-    assert [padded_length(n, 512) for n in (1, 32, 33, 200, 512)] == [32, 32, 48, 256, 512]
+    assert [padded_length(n, 512) for n in (1, 16, 17, 200, 512)] == [16, 16, 32, 208, 512]
     assert padded_length(600, 8192) == 768 and padded_length(100, 64) == 64
     assert [len(batch) for batch in token_batches([10] * 13, 10**6, 32)] == [8, 4, 1]
     # Full batches hold the largest power of two that fits (9 of 448 tokens fit 4,096: 8).
