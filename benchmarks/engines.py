@@ -320,6 +320,12 @@ def main() -> None:
     from crossrank import engine
 
     print(f"CPU kind: {engine.cpu_kind()}; torch threads: {__import__('torch').get_num_threads()}")
+    picks = [
+        f"{kind} {precision}: {engine.choose('auto', kind=kind, precision=precision, device='cpu')}"
+        for kind in ("reranker", "encoder")
+        for precision in ("fp32", "bf16")
+    ]
+    print(f"engine='auto' picks, for BERT-like models on this CPU: {'; '.join(picks)}")
     rerankers(args)
     if not args.skip_encoder:
         encoders(args)
