@@ -16,7 +16,7 @@ from .settings import DEFAULT_ENCODER, check_precision
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-PAD_TO = 32  # tokens: each batch is padded to a multiple of this, so the model sees a few
+PAD_TO = 16  # tokens: each batch is padded to a multiple of this, so the model sees a few
 # shapes (see crossrank.reranker.LENGTHS)
 # The default chunk size is the model's limit, capped here: long-context models (8k tokens)
 # would otherwise make a whole document one chunk. On the dev set 384 retrieved as well as

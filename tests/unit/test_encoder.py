@@ -59,7 +59,7 @@ def test_bf16_embeddings_are_float32_unit_vectors_near_fp32(tiny_encoder_path: s
     assert np.allclose((exact * fast).sum(axis=1), 1.0, atol=1e-2)
 
 
-def test_padding_to_a_multiple_of_32_leaves_the_vectors_as_they_were(tiny_encoder_path: str):
+def test_padding_to_a_multiple_of_pad_to_leaves_the_vectors_as_they_were(tiny_encoder_path: str):
     """Batches are padded to multiples of PAD_TO (few shapes, flat memory); masked."""
     encoder = Encoder(tiny_encoder_path, device="cpu")
     texts = ["a", "a short one", "a longer passage about loops and functions " * 3]

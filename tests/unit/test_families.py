@@ -129,7 +129,7 @@ def test_a_causal_lm_without_yes_and_no_tokens_is_refused(causal_lm_without_answ
 def test_vectors_equal_encode_query_and_encode_document(embedding_families, family):
     path = embedding_families[family]
     model = SentenceTransformer(path, device="cpu")
-    encoder = Encoder(path, device="cpu", precision="fp32")  # pads to multiples of 32
+    encoder = Encoder(path, device="cpu", precision="fp32")  # pads to multiples of PAD_TO
     queries = model.encode_query([QUERY], normalize_embeddings=True)
     documents = model.encode_document(PASSAGES, normalize_embeddings=True)
     assert np.abs(encoder.embed_query(QUERY) - queries[0]).max() < 1e-5
