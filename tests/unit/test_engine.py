@@ -17,7 +17,8 @@ PASSAGES = [
 ]
 
 openvino = pytest.importorskip(
-    "openvino", reason='the openvino engine: pip install "crossrank[openvino]"'
+    "openvino",
+    reason='the openvino engine (a dependency on x86-64): pip install "crossrank[openvino]"',
 )
 
 
