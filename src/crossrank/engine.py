@@ -39,9 +39,9 @@ _FORMAT = 1  # bump when the converted graph changes
 
 # (CPU kind, stage, precision) where OpenVINO beat torch under crossrank's own batching
 # (benchmarks/engines.py, docs: Hardware); "auto" picks OpenVINO there and nowhere else.
-# AVX-512 BF16 without AMX (Zen 4), 2 cores: reranking 1.23x torch in fp32 and 1.44x in bf16,
-# indexing 1.26x in fp32, quiet; 1.10-1.12x and 1.27-1.29x with other processes busy on the
-# cores. AMX: OpenVINO's bf16 tied torch's (benchmarks/int8.py). AVX2-only: not measured.
+# AVX-512 BF16 without AMX (Zen 4), 2 cores, quiet: reranking 1.19x torch in fp32 and 1.46x
+# in bf16, indexing 1.25x; with other processes busy on the cores, reranking 1.10-1.12x and
+# 1.27-1.29x. AMX: OpenVINO's bf16 tied torch's (benchmarks/int8.py). AVX2-only: not measured.
 WINS: frozenset[tuple[CpuKind, Kind, str]] = frozenset(
     {
         ("avx512_bf16", "reranker", "fp32"),
